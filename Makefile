@@ -1,0 +1,104 @@
+# obsyk-hub — every build, test and tool step goes through here. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT := $(CURDIR)
+BIN := $(ROOT)/bin
+K8S_VERSION := v1.37.2
+TESTBINS := $(BIN)/k8s/$(K8S_VERSION)
+CONTROLLER_GEN_VERSION := v0.23.0
+HELM_VERSION := v3.22.0
+CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
+HELM := $(BIN)/helm-$(HELM_VERSION)
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# How long `make demo` runs; empty means until Ctrl-C.
+DURATION ?=
+# Extra flags for go test, e.g. TESTFLAGS='-run TestFleet -v'.
+TESTFLAGS ?=
+GO_TEST := go test -race -count=1 -timeout 40m $(TESTFLAGS)
+CHART := charts/obsyk-hub
+
+# Tests find the control-plane binaries here (testbed.BinaryDir honours it).
+export KUBEBUILDER_ASSETS := $(TESTBINS)
+
+.PHONY: help
+help: ## List the targets.
+	@echo 'obsyk-hub — make targets:'
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+##@ Build
+
+.PHONY: build
+build: ## Build the binaries (obsyk-hub, obsyk-platform-sim) into bin/.
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/obsyk-hub ./cmd/obsyk-hub
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/obsyk-platform-sim ./cmd/obsyk-platform-sim
+
+.PHONY: generate
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy and the CRD from the api/ markers.
+	$(CONTROLLER_GEN) object paths=./api/...
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CHART)/crds
+
+.PHONY: verify
+verify: generate ## Fail when generated files or go.mod/go.sum drift from their sources.
+	@drift=$$(git status --porcelain -- api $(CHART)/crds); \
+	if [ -n "$$drift" ]; then echo "verify: generated files are out of date; run 'make generate' and commit:"; echo "$$drift"; git --no-pager diff -- api $(CHART)/crds | head -50; exit 1; fi
+	go mod tidy -diff
+	cd e2e/tools && go mod tidy -diff
+	@echo "verify: generated files and go.mod are up to date"
+
+.PHONY: lint
+lint: ## gofmt and go vet.
+	@unformatted=$$(gofmt -l $$(git ls-files --cached --others --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "lint: gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	go vet ./...
+	@echo "lint: ok"
+
+##@ Test
+
+.PHONY: test
+test: lint verify testbins test-unit test-e2e ## Everything CI runs: lint, verify, unit, integration and e2e tests.
+
+.PHONY: test-unit
+test-unit: testbins ## Unit and integration tests (real control planes where Kubernetes is involved), race detector on.
+	$(GO_TEST) $$(go list ./... | grep -v '/e2e/')
+
+.PHONY: test-e2e
+test-e2e: testbins ## The test bed, platform simulator and convergence checker tests, on real control planes.
+	$(GO_TEST) ./e2e/...
+
+.PHONY: bench
+bench: testbins ## Run the Go benchmarks (transport throughput, streamed snapshot memory).
+	go test -run '^$$' -bench . -benchmem -count=1 ./transport/...
+
+.PHONY: testbins
+testbins: ## Build kube-apiserver, etcd and kubectl v1.37.2 from source into bin/k8s/ (cold: 5-15 min, then cached).
+	@e2e/tools/build.sh $(TESTBINS)
+
+##@ Run
+
+.PHONY: demo
+demo: testbins ## Start a local fleet (hub + 3 members), the platform simulator and the hub; DURATION=60s to stop by itself.
+	go run ./e2e/demo $(if $(DURATION),--duration $(DURATION))
+
+##@ Tools and chart
+
+.PHONY: tools
+tools: $(CONTROLLER_GEN) $(HELM) ## Install the pinned tools (controller-gen, helm) into bin/.
+
+$(CONTROLLER_GEN):
+	@echo "tools: installing controller-gen $(CONTROLLER_GEN_VERSION) into bin/"
+	@mkdir -p $(BIN)/.gobin-cg
+	GOBIN=$(BIN)/.gobin-cg go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_GEN_VERSION)
+	mv $(BIN)/.gobin-cg/controller-gen $@
+
+$(HELM):
+	@echo "tools: installing helm $(HELM_VERSION) into bin/ (a cold build takes a few minutes)"
+	@mkdir -p $(BIN)/.gobin-helm
+	GOBIN=$(BIN)/.gobin-helm go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	mv $(BIN)/.gobin-helm/helm $@
+
+.PHONY: helm-lint
+helm-lint: $(HELM) ## helm lint the chart.
+	$(HELM) lint $(CHART)
