@@ -17,7 +17,9 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 DURATION ?=
 # Extra flags for go test, e.g. TESTFLAGS='-run TestFleet -v'.
 TESTFLAGS ?=
-GO_TEST := go test -race -count=1 -timeout 40m $(TESTFLAGS)
+# One test binary at a time (-p 1): several packages start real control planes, and the
+# transport tests use 1-second tokens; running them side by side on 2 cores only adds noise.
+GO_TEST := go test -race -count=1 -p 1 -timeout 40m $(TESTFLAGS)
 CHART := charts/obsyk-hub
 
 # Tests find the control-plane binaries here (testbed.BinaryDir honours it).
