@@ -20,6 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/obsyk/obsyk-hub/e2e/platform"
+	"github.com/obsyk/obsyk-hub/e2e/workload"
 )
 
 // Platform is what the checker needs from the platform simulator: a copy of one cluster's
@@ -28,21 +29,9 @@ type Platform interface {
 	Cluster(clusterUID string) platform.ClusterState
 }
 
-// Ref identifies one object.
-type Ref struct {
-	Kind      string // contract kind string (§5.1)
-	Namespace string // empty for cluster-scoped kinds
-	Name      string
-	UID       string
-}
-
-// String returns kind/namespace/name (kind/name for cluster-scoped kinds).
-func (r Ref) String() string {
-	if r.Namespace == "" {
-		return r.Kind + "/" + r.Name
-	}
-	return r.Kind + "/" + r.Namespace + "/" + r.Name
-}
+// Ref identifies one object (kind, namespace, name, UID). It is the workload helpers' Ref,
+// so the refs they return can be compared with a report's directly.
+type Ref = workload.Ref
 
 // Diff is one field whose value differs between the member and the platform.
 type Diff struct {
