@@ -81,7 +81,7 @@ testbins: ## Build kube-apiserver, etcd and kubectl v1.37.2 from source into bin
 ##@ Run
 
 .PHONY: demo
-demo: testbins ## Start a local fleet (hub + 3 members), the platform simulator and the hub; DURATION=60s to stop by itself.
+demo: testbins ## Local fleet (hub control plane + 3 members) and platform simulator, members registered, churn; DURATION=60s stops it. The hub itself is not built yet.
 	go run ./e2e/demo $(if $(DURATION),--duration $(DURATION))
 
 ##@ Tools and chart
