@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // setKeys are the record keys whose order the contract calls random (§7 gap 27): they are
@@ -28,6 +30,12 @@ var timeKeys = []string{"k8s_created_at", "first_timestamp", "last_timestamp", "
 // unsetOnlyKeys are the keys whose absence means "unset" and whose false means false
 // (contract §0, "unset-only"), so for them an absent key does not equal false.
 var unsetOnlyKeys = []string{"automount_service_account_token", "privileged"}
+
+// quantityKeys are the keys holding Kubernetes quantities (contract type "qty"). They are
+// compared by value: the API server keeps a spelling such as "05Gi" as written, so
+// Quantity.String() returns it, while the contract asks for the canonical form ("5Gi").
+var quantityKeys = []string{"cpu_request", "cpu_limit", "memory_request", "memory_limit",
+	"cpu_capacity", "memory_capacity", "pod_capacity", "storage_request"}
 
 // maxRendered bounds a rendered value in a Diff.
 const maxRendered = 200
@@ -88,9 +96,25 @@ func compareValues(path string, m, p any, add func(path string, m, p any)) {
 		}
 		return
 	}
-	if !reflect.DeepEqual(m, p) {
+	if !reflect.DeepEqual(m, p) && !sameQuantity(path, m, p) {
 		add(path, m, p)
 	}
+}
+
+// sameQuantity reports whether path names a quantity key and m and p are two spellings of
+// the same quantity.
+func sameQuantity(path string, m, p any) bool {
+	if !slices.Contains(quantityKeys, path[strings.LastIndex(path, ".")+1:]) {
+		return false
+	}
+	ms, mok := m.(string)
+	ps, pok := p.(string)
+	if !mok || !pok {
+		return false
+	}
+	mq, err1 := resource.ParseQuantity(ms)
+	pq, err2 := resource.ParseQuantity(ps)
+	return err1 == nil && err2 == nil && mq.Cmp(pq) == 0
 }
 
 func unionKeys(a, b map[string]any) []string {
