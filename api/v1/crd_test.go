@@ -57,6 +57,28 @@ func TestGeneratedCRDOnARealAPIServer(t *testing.T) {
 		g.Expect(got.Spec).To(Equal(agent.Spec))
 	})
 
+	t.Run("the hub's own fields are kept", func(t *testing.T) {
+		g := NewWithT(t)
+		agent := &obsykv1.ObsykAgent{
+			ObjectMeta: metav1.ObjectMeta{Name: "hub-fields", Namespace: "default"},
+			Spec: obsykv1.ObsykAgentSpec{
+				PlatformURL: "https://api.obsyk.example", ClusterName: "prod-eu",
+				CredentialsSecretRef: obsykv1.SecretReference{Name: "creds"},
+				ClusterRef:           &obsykv1.ClusterReference{Name: "prod-eu"},
+				Kinds:                []obsykv1.Kind{"Pod", "Secret"},
+				Namespaces:           &obsykv1.NamespaceFilter{Include: []string{"shop"}, Exclude: []string{"kube-system"}},
+				ResyncInterval:       "0s",
+			},
+		}
+		g.Expect(c.Client.Create(ctx, agent)).To(Succeed())
+		var got obsykv1.ObsykAgent
+		g.Expect(c.Client.Get(ctx, client.ObjectKeyFromObject(agent), &got)).To(Succeed())
+		g.Expect(got.Spec.ClusterRef).To(Equal(agent.Spec.ClusterRef))
+		g.Expect(got.Spec.Kinds).To(Equal(agent.Spec.Kinds))
+		g.Expect(got.Spec.Namespaces).To(Equal(agent.Spec.Namespaces))
+		g.Expect(got.Spec.ResyncInterval).To(Equal("0s"))
+	})
+
 	t.Run("defaults are filled in", func(t *testing.T) {
 		g := NewWithT(t)
 		agent := &obsykv1.ObsykAgent{
@@ -68,7 +90,10 @@ func TestGeneratedCRDOnARealAPIServer(t *testing.T) {
 			},
 		}
 		g.Expect(c.Client.Create(ctx, agent)).To(Succeed())
-		g.Expect(agent.Spec.SyncInterval).To(Equal("5m"))
+		g.Expect(agent.Spec.SyncInterval).To(Equal("60s"), "the hub's heartbeat default is 60s, not the reference's 5m")
+		g.Expect(agent.Spec.ResyncInterval).To(Equal("6h"), "anti-entropy snapshots are on by default, hours apart")
+		g.Expect(agent.Spec.ClusterRef).To(BeNil(), "without a target an agent streams the hub's own cluster")
+		g.Expect(agent.Spec.Kinds).To(BeEmpty(), "an empty kind list means all kinds but Secret")
 		g.Expect(agent.Spec.RateLimit.EventsPerSecond).To(BeEquivalentTo(10))
 		g.Expect(agent.Spec.RateLimit.BurstSize).To(BeEquivalentTo(20))
 	})
@@ -83,6 +108,12 @@ func TestGeneratedCRDOnARealAPIServer(t *testing.T) {
 		{"a rate above 1000 events per second is refused", func(s *obsykv1.ObsykAgentSpec) {
 			s.RateLimit = &obsykv1.RateLimitConfig{EventsPerSecond: 1001, BurstSize: 1}
 		}, "spec.rateLimit.eventsPerSecond"},
+		{"a kind outside the contract is refused", func(s *obsykv1.ObsykAgentSpec) { s.Kinds = []obsykv1.Kind{"ReplicaSet"} }, "spec.kinds"},
+		{"a heartbeat period that is not a duration is refused", func(s *obsykv1.ObsykAgentSpec) { s.SyncInterval = "soon" }, "spec.syncInterval"},
+		{"a resync interval that is not a duration is refused", func(s *obsykv1.ObsykAgentSpec) { s.ResyncInterval = "6 hours" }, "spec.resyncInterval"},
+		{"a cluster reference that is not a Secret name is refused", func(s *obsykv1.ObsykAgentSpec) {
+			s.ClusterRef = &obsykv1.ClusterReference{Name: "Prod_EU"}
+		}, "spec.clusterRef.name"},
 	}
 	for i, tc := range invalid {
 		t.Run(tc.name, func(t *testing.T) {
