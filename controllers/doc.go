@@ -3,5 +3,10 @@
 // conditions true, runs its heartbeat lane, and releases everything through a finalizer when
 // the agent goes.
 //
-// Status: not yet written (see the ObsykAgent API and reconciler issue).
+// CheckCRD, which the hub runs before it starts, refuses an installed ObsykAgent CRD that
+// lacks fields of this build (the reference operator's CRD, which Helm never upgrades):
+// the API server would prune those fields silently.
+//
+// Status: the reconciler itself is not written yet (see the ObsykAgent API and reconciler
+// issue).
 package controllers
