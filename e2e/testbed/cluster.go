@@ -153,6 +153,8 @@ func StartCluster(ctx context.Context, opts ClusterOptions) (*Cluster, error) {
 }
 
 func startOnce(ctx context.Context, opts ClusterOptions, binDir string) (_ *Cluster, retErr error) {
+	// Best effort: a failure to reap someone else's leftovers must not fail this start.
+	_, _ = ReapOrphans(opts.Dir)
 	dir, err := os.MkdirTemp(opts.Dir, "obsyk-testbed-"+opts.Name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("create temporary directory: %w", err)
@@ -163,6 +165,9 @@ func startOnce(ctx context.Context, opts ClusterOptions, binDir string) (_ *Clus
 			retErr = errors.Join(retErr, c.stopProcesses())
 		}
 	}()
+	if err := writeOwner(dir); err != nil {
+		return nil, err
+	}
 
 	certDir := filepath.Join(dir, "apiserver")
 	if err := os.Mkdir(certDir, 0o700); err != nil {

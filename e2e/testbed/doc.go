@@ -38,6 +38,9 @@
 //     usual. Cut resets connections (RST); BlackHole holds them open and silent, which is the
 //     failure that only timeouts and keepalives detect.
 //   - The processes are started by envtest in their own process group without a parent-death
-//     signal: a test binary killed without running its cleanups (e.g. by `go test -timeout`)
-//     leaves them running; their command lines name an obsyk-testbed-* directory.
+//     signal: a test binary killed without running its cleanups (e.g. by `go test -timeout`,
+//     or a SIGKILLed demo) leaves them running. Each cluster's directory therefore records
+//     its owner (PID and start time), and every StartCluster first reaps the clusters whose
+//     owner is gone (ReapOrphans): it kills the processes whose command line names their
+//     directory and removes it.
 package testbed
