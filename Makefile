@@ -78,6 +78,13 @@ bench: testbins ## Run the Go benchmarks (transport throughput, streamed snapsho
 testbins: ## Build kube-apiserver, etcd and kubectl v1.37.2 from source into bin/k8s/ (cold: 5-15 min, then cached).
 	@e2e/tools/build.sh $(TESTBINS)
 
+# Image reference for docker-build.
+IMG ?= obsyk-hub:$(VERSION)
+
+.PHONY: docker-build
+docker-build: ## Build the container image IMG (needs a Docker engine; these machines have none).
+	docker build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
 ##@ Run
 
 .PHONY: demo
