@@ -4,8 +4,87 @@
 // rate limits. It knows nothing of HTTP: it hands records to a small sender interface that
 // transport.Client satisfies.
 //
-// Status: the two queues below are written; informers, conversion (ingest/convert), the
-// dispatcher, the sender and the snapshot policy are not yet.
+// # Use
+//
+//	m := ingest.NewManager(ingest.Options{Logger: log})    // no goroutine yet
+//	mcmgr.Add(m)                                           // or go m.Start(ctx): blocks until ctx ends
+//	// multicluster-runtime calls m.Engage(ctx, name, cluster) per member (Manager is Aware)
+//	m.Bind("ns/agent", "member-1", ingest.AgentOptions{Sender: client, RateLimit: 50})
+//	st, _ := m.AgentStats("ns/agent"); cs, _ := m.ClusterStats("member-1")
+//
+// # Clusters (Manager, cluster.go)
+//
+// Engage returns at once. It builds, without any remote call, one pipeline per engagement:
+// a client from cluster.GetConfig(), one SharedInformerFactory (resync 0) and an informer
+// per collected kind (Options.Kinds, all 20 but Secret by default), each with a transform,
+// a watch error handler and event handlers. A goroutine of the Manager then reads the
+// cluster UID (the kube-system namespace's, with a deadline, retried), starts the
+// informers one by one, each holding a slot of the Manager-wide list semaphore
+// (Options.ListConcurrency) until its initial list is in, it is found unavailable, or
+// Options.SyncTimeout passes, and then runs the dispatcher. The informers are started
+// individually rather than by factory.Start, which is what lets the semaphore bound the
+// initial lists across clusters. Everything stops when the engagement's context (or
+// Start's) ends; a re-engagement of the same name replaces the pipeline by identity and
+// cancels the old one.
+//
+// The transform turns every object into an item (kind, namespace, name, UID, resource
+// version, record) before the informer stores it, so the caches hold records, never
+// objects: about 2.8 KB per realistic pod against 10.2 KB for the full object
+// (BenchmarkRetainedBytesPerPod, synthetic pods). An item implements metav1.Object (the
+// getters it can answer, no-op setters) so client-go's key and namespace-index functions
+// work unchanged; the transform passes items and tombstones through untouched.
+//
+// The handlers never block and never drop: they Push to the cluster's EventChannel. The
+// initial list is not pushed (isInInitialList): every agent snapshots after the pipeline
+// synced, and that snapshot carries it. An update whose record is convert.Equal to the old
+// one pushes nothing (counted as Suppressed); an update whose UID changed under the same
+// key pushes deleted(old) then added(new); a tombstone (DeletedFinalStateUnknown, after a
+// relist) pushes deleted with the item inside (counted as Tombstones).
+//
+// A kind the member forbids (403) or does not serve (404) before its first sync is seen by
+// the watch error handler, marked unavailable (ClusterStats.Unavailable), dropped from the
+// sync wait and left out of snapshots; the reflector keeps retrying it with its own
+// backoff, and when it finally syncs every agent of the cluster snapshots again
+// (SnapshotKinds). client-go handles a 410 in a watch stream inside the reflector (it
+// relists without calling the handler), so relists show as Tombstones, not as Expired.
+//
+// # Agents (agent.go)
+//
+// Bind gives an agent its own Outbox, paused at once, and a control goroutine. The
+// dispatcher of the cluster Adds each Change to every bound agent whose kinds and
+// namespace filter match. The control loop snapshots, one at a time per agent and at most
+// Options.SnapshotConcurrency at once across agents: first once the pipeline has synced
+// (SnapshotInitial), again when the cluster was engaged anew (SnapshotEngaged) or a kind
+// became available (SnapshotKinds), which are forced; and on Overflow, when the backlog
+// would take longer to drain at RateLimit than the last snapshot took (SnapshotBacklog),
+// and every AntiEntropyInterval, which respect MinSnapshotInterval. A failed snapshot is
+// retried with backoff (capped at MinSnapshotInterval). A snapshot is: Pause (no event in
+// flight; the Mark), read the cache filtered, SendSnapshot with a deadline, then
+// ResumeAfterSnapshot(mark), or Resume if it failed. Before the first accepted snapshot no
+// worker runs, so the agent resumes and re-pauses to get a Mark that covers every change
+// added so far, and a failure keeps events held.
+//
+// The workers (AgentOptions.Workers) start after the first accepted snapshot. Each takes
+// an Item from the Outbox, reads the object's current item from the cache by key, and: for
+// added/modified whose UID is no longer cached, reports Delivered without sending; else waits for the rate limiter
+// and sends the event with a deadline (a delete carries no object). Delivered on success,
+// Dropped on a permanent error, Retry with exponential backoff (honouring
+// TemporaryError.RetryAfter) otherwise. While the cluster's current pipeline is not the one
+// the last snapshot came from, items are reported Delivered unsent: the snapshot of the new
+// pipeline, which the control loop sends next, carries the state.
+//
+// Secret is collected only when both Options.Kinds and AgentOptions.Kinds list it: key
+// names only, but reading them needs cluster-wide Secret read in the member.
+//
+// Measured on 2 cores: the path EventChannel → dispatcher → Outbox → worker (cache read,
+// payload) → an accepting Sender carries 250–310k distinct changes/s
+// (BenchmarkPipelineThroughput); against the platform simulator over HTTPS, with -race,
+// 5,000 creates and 2,000 deletes held back by a 20 s outage converge about 13 s after it.
+//
+// Binding a key again replaces the binding: the old agent stops, and the new one (new
+// options, new Outbox) waits for the old one's goroutines to end before its own first
+// snapshot. That is how a filter change takes effect, objects newly excluded included:
+// the snapshot replaces the cluster's state on the platform. Unbind stops an agent.
 //
 // # The path of a change
 //
