@@ -290,6 +290,12 @@ func TestCheckReportsEveryDifference(t *testing.T) {
 		g.Expect(err).To(MatchError(converge.ErrNotConverged))
 		g.Expect(err.Error()).To(ContainSubstring(ref.Name))
 		g.Expect(rep.Missing).To(Equal([]converge.Ref{ref}))
+
+		// A deadline that passes during a check still yields that check's complete report.
+		rep, err = converge.WaitConverged(ctx, member.Client, clusterUID, sim, converge.Options{}, time.Nanosecond)
+		g.Expect(err).To(MatchError(converge.ErrNotConverged))
+		g.Expect(err.Error()).To(ContainSubstring(ref.Name))
+		g.Expect(rep.Missing).To(Equal([]converge.Ref{ref}))
 	})
 
 	t.Run("WaitConverged returns once the platform catches up", func(t *testing.T) {

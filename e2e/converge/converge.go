@@ -220,15 +220,16 @@ var ErrNotConverged = errors.New("member and platform did not converge")
 // passes, and returns the last report. A timeout gives an error wrapping ErrNotConverged that
 // carries the report's summary; a failing Check is retried until the timeout (it then
 // returns the last error).
+//
+// The timeout decides only whether another check starts: a check in progress runs to its
+// end (bounded by ctx alone), so a slow member — many objects, a client-side rate limit —
+// still yields a complete last report instead of an error about the deadline.
 func WaitConverged(ctx context.Context, member client.Reader, clusterUID string, p Platform, opts Options, timeout time.Duration) (Report, error) {
 	interval := opts.PollInterval
 	if interval <= 0 {
 		interval = 250 * time.Millisecond
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	deadline := time.Now().Add(timeout)
 	var (
 		last    Report
 		lastErr error
@@ -240,16 +241,22 @@ func WaitConverged(ctx context.Context, member client.Reader, clusterUID string,
 			return rep, nil
 		case err == nil:
 			last, lastErr = rep, nil
-		case ctx.Err() == nil:
+		case ctx.Err() != nil:
+			return last, fmt.Errorf("%w within %s: %w", ErrNotConverged, timeout, err)
+		default:
 			lastErr = err
 		}
-		select {
-		case <-ctx.Done():
+		wait := min(interval, time.Until(deadline))
+		if wait <= 0 {
 			if lastErr != nil {
 				return last, fmt.Errorf("%w within %s: %w", ErrNotConverged, timeout, lastErr)
 			}
 			return last, fmt.Errorf("%w within %s: %s", ErrNotConverged, timeout, last)
-		case <-t.C:
+		}
+		select {
+		case <-ctx.Done():
+			return last, fmt.Errorf("%w within %s: %w", ErrNotConverged, timeout, ctx.Err())
+		case <-time.After(wait):
 		}
 	}
 }
