@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
@@ -67,27 +68,23 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 	dispatched := make(chan struct{})
 	go func() { defer close(dispatched); p.dispatch(ctx) }()
 	defer func() { cancel(); <-done; <-dispatched }()
-	for {
-		if st, _ := m.AgentStats("bench/agent"); len(st.Snapshots) > 0 {
-			break
-		}
-		time.Sleep(time.Millisecond) // a benchmark's setup, not a test's wait
-	}
+	g := NewWithT(b)
+	g.Eventually(func() int {
+		st, _ := m.AgentStats("bench/agent")
+		return len(st.Snapshots)
+	}).WithTimeout(30*time.Second).WithPolling(time.Millisecond).Should(BeNumerically(">", 0), "the first snapshot")
 
 	b.ResetTimer()
 	for i := range b.N {
 		p.ch.Push(changes[i%objects])
 	}
-	for {
-		// Every change was coalesced in the channel's overflow or added to the outbox, and
-		// the outbox is idle.
+	// Every change was coalesced in the channel's overflow or added to the outbox, and the
+	// outbox is idle.
+	g.Eventually(func() bool {
 		st, _ := m.AgentStats("bench/agent")
 		chst := p.ch.Stats()
-		if st.Outbox.Added+chst.Coalesced == uint64(b.N) && st.Outbox.Depth == 0 && st.Outbox.InFlight == 0 {
-			break
-		}
-		time.Sleep(100 * time.Microsecond)
-	}
+		return st.Outbox.Added+chst.Coalesced == uint64(b.N) && st.Outbox.Depth == 0 && st.Outbox.InFlight == 0
+	}).WithTimeout(5*time.Minute).WithPolling(100*time.Microsecond).Should(BeTrue(), "every change handled")
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "changes/s")
 	b.ReportMetric(float64(sender.events.Load())/float64(b.N), "sent/change") // < 1: coalesced
