@@ -133,6 +133,14 @@ type Config struct {
 	SnapshotConcurrency int
 	// EventChannelCapacity is the buffer of each member cluster's event channel. Default 1000.
 	EventChannelCapacity int
+	// PlatformCAFile is a PEM file of CA certificates trusted for platform URLs in addition
+	// to the system roots (a platform behind a private CA). Default none.
+	PlatformCAFile string
+	// CollectSecrets collects Secret key names (never values) from members, for agents
+	// that list Secret in spec.kinds. It needs cluster-wide Secret read in every member
+	// (`obsyk-hub cluster add --collect-secrets`), the keys to every ServiceAccount token
+	// there. Default false.
+	CollectSecrets bool
 	// MemoryLimitRatio is the share of the container memory limit given to the Go runtime
 	// as its soft limit when GOMEMLIMIT is not set (see ApplyMemoryLimit); in (0, 1].
 	// Default 0.9.
@@ -212,6 +220,10 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"how many snapshots the hub sends at once")
 	fs.IntVar(&c.EventChannelCapacity, "event-channel-capacity", c.EventChannelCapacity,
 		"buffer of each member cluster's event channel")
+	fs.StringVar(&c.PlatformCAFile, "platform-ca-file", c.PlatformCAFile,
+		"PEM file of CA certificates trusted for platform URLs besides the system roots")
+	fs.BoolVar(&c.CollectSecrets, "collect-secrets", c.CollectSecrets,
+		"collect Secret key names (never values) for agents that list Secret; needs cluster-wide Secret read in members")
 	fs.Float64Var(&c.MemoryLimitRatio, "memory-limit-ratio", c.MemoryLimitRatio,
 		"share of the container memory limit used as GOMEMLIMIT when GOMEMLIMIT is not set")
 }
