@@ -2,9 +2,8 @@
 // many member clusters to the Obsyk platform.
 //
 // Commands: keygen (a P-256 key pair and a credentials Secret manifest), cluster add and
-// cluster remove (member registration, wrapping clusterregistry), and version. `run`, the
-// manager, arrives with the ObsykAgent reconciler: today it checks its configuration and says
-// plainly that it is not available, rather than pretending to run.
+// cluster remove (member registration, wrapping clusterregistry), version, and run: the hub
+// manager (controllers.Hub).
 package main
 
 import (
@@ -15,8 +14,6 @@ import (
 	"strings"
 
 	"github.com/spf13/pflag"
-
-	"github.com/obsyk/obsyk-hub/config"
 )
 
 // version is stamped at build time with -ldflags "-X main.version=...".
@@ -29,7 +26,7 @@ Usage:
   obsyk-hub cluster add [flags]      register a member cluster with the hub
   obsyk-hub cluster remove [flags]   unregister a member cluster
   obsyk-hub version                  print the version
-  obsyk-hub run [flags]              the hub manager (not available in this build)
+  obsyk-hub run [flags]              run the hub: serve every ObsykAgent
 
 Run 'obsyk-hub <command> --help' for the flags of a command.
 `
@@ -68,26 +65,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "obsyk-hub: unknown command %q\n\n%s", args[0], usage)
 		return exitUsage
 	}
-}
-
-// runManager parses and validates the hub configuration, then reports that the manager is
-// not part of this build. It never starts anything.
-func runManager(args []string, stdout, stderr io.Writer) int {
-	const name = "obsyk-hub run"
-	cfg := config.Default()
-	fs := newFlagSet(name)
-	cfg.AddFlags(fs)
-	if code, done := parseFlags(fs, name, "", args, stdout, stderr); done {
-		return code
-	}
-	if err := config.ApplyEnv(fs, os.LookupEnv); err != nil {
-		return usageError(stderr, name, oneLine(err))
-	}
-	if err := cfg.Validate(); err != nil {
-		return usageError(stderr, name, oneLine(err))
-	}
-	fmt.Fprintf(stderr, "%s: not available in this build: the hub manager (the ObsykAgent reconciler) is not implemented yet; the configuration is valid but nothing was started\n", name)
-	return exitUsage
 }
 
 // newFlagSet returns a flag set that reports errors to its caller instead of printing them.

@@ -1,11 +1,10 @@
 // Command demo is `make demo`: it starts a local fleet of real control planes (a hub and
 // three members), the platform simulator, registers each member with the hub as a user
-// would, seeds every member with objects of all 20 contract kinds, drives light churn, and
-// prints a table every few seconds comparing each member with what the platform holds.
-//
-// The hub itself (`obsyk-hub run`) is not built yet, so nothing streams to the platform and
-// the table says so; the demo never pretends. It stops on Ctrl-C or after --duration and
-// leaves nothing running.
+// would, seeds every member with objects of all 20 contract kinds, creates one ObsykAgent
+// per member, runs the hub (the same controllers.Hub that `obsyk-hub run` runs, in this
+// process), drives light churn, and prints a table every few seconds comparing each member
+// with what the platform holds. It stops on Ctrl-C or after --duration and leaves nothing
+// running.
 package main
 
 import (
@@ -21,11 +20,24 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+
+	"github.com/go-logr/logr"
 	"github.com/spf13/pflag"
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
+	obsykv1 "github.com/obsyk/obsyk-hub/api/v1"
 	"github.com/obsyk/obsyk-hub/clusterregistry"
+	"github.com/obsyk/obsyk-hub/controllers"
 	"github.com/obsyk/obsyk-hub/e2e/converge"
 	"github.com/obsyk/obsyk-hub/e2e/platform"
 	"github.com/obsyk/obsyk-hub/e2e/testbed"
@@ -122,9 +134,27 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		fmt.Fprintf(out, "demo: %s registered with the hub (Secret obsyk-system/%s), cluster UID %s, %d objects seeded\n",
 			m.cluster.Name, m.cluster.Name, m.clusterUID, len(m.seeded.Refs))
 	}
-	fmt.Fprintln(out, "\nThe hub (`obsyk-hub run`) is not built yet: nothing streams to the platform, so")
-	fmt.Fprintln(out, "'on platform' stays 0 and every member object is reported missing there.")
-	fmt.Fprintln(out, "This demo shows the test bed, registration, churn and the convergence check working.")
+	if err := createAgents(ctx, fleet.Hub, sim, members); err != nil {
+		return err
+	}
+	hub, err := controllers.NewHub(ctx, fleet.Hub.Config, controllers.HubOptions{
+		Namespace: demoNamespace, PlatformCABundle: sim.CACertPEM(), AgentVersion: "demo",
+		Reconciler: controllers.ReconcilerOptions{StatusInterval: 2 * time.Second},
+	})
+	if err != nil {
+		return fmt.Errorf("start the hub: %w", err)
+	}
+	hubCtx, stopHub := context.WithCancel(context.WithoutCancel(ctx))
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- hub.Start(hubCtx) }()
+	defer func() {
+		stopHub()
+		if err := <-hubDone; err != nil {
+			fmt.Fprintf(out, "demo: hub: %v\n", err)
+		}
+	}()
+	fmt.Fprintf(out, "demo: the hub is running; one ObsykAgent per member in namespace %s (kubectl get oa -n %s)\n", demoNamespace, demoNamespace)
+	fmt.Fprintln(out, "READY is the agent's Ready condition; MISSING and GHOSTS compare the member with the platform, field by field.")
 
 	runCtx := ctx
 	if o.duration > 0 {
@@ -136,7 +166,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	for _, m := range members {
 		rg.Go(func() error { return m.churn(rctx) })
 	}
-	rg.Go(func() error { return report(rctx, out, sim, members, o.interval) })
+	rg.Go(func() error { return report(rctx, out, fleet.Hub.Client, sim, members, o.interval) })
 	err = rg.Wait()
 	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		err = nil // Ctrl-C or --duration: a normal end.
@@ -145,8 +175,70 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	fmt.Fprintln(out, "\ndemo: final state")
-	printTable(finalCtx, out, sim, members, nil, 0)
+	printTable(finalCtx, out, fleet.Hub.Client, sim, members, nil, 0)
 	return err
+}
+
+const demoNamespace = "obsyk-system"
+
+// createAgents registers a platform client with the simulator, writes its credentials
+// Secret, and creates one ObsykAgent per member.
+func createAgents(ctx context.Context, hub *testbed.Cluster, sim *platform.Server, members []*member) error {
+	ctrllog.SetLogger(logr.Discard())
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return err
+	}
+	sim.RegisterClient("demo-hub", &key.PublicKey)
+	sec := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: "obsyk-credentials"},
+		Data: map[string][]byte{
+			"client_id":   []byte("demo-hub"),
+			"private_key": pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}),
+		},
+	}
+	if err := hub.Client.Create(ctx, sec); err != nil {
+		return fmt.Errorf("create credentials secret: %w", err)
+	}
+	for _, m := range members {
+		a := &obsykv1.ObsykAgent{
+			ObjectMeta: metav1.ObjectMeta{Namespace: demoNamespace, Name: m.cluster.Name},
+			Spec: obsykv1.ObsykAgentSpec{
+				PlatformURL: sim.URL(), ClusterName: m.cluster.Name,
+				CredentialsSecretRef: obsykv1.SecretReference{Name: sec.Name},
+				ClusterRef:           &obsykv1.ClusterReference{Name: m.cluster.Name},
+				SyncInterval:         "10s",
+			},
+		}
+		if err := hub.Client.Create(ctx, a); err != nil {
+			return fmt.Errorf("create obsykagent %s: %w", a.Name, err)
+		}
+	}
+	return nil
+}
+
+// agentState is an agent's Ready status and outbox depth for the table.
+func agentState(ctx context.Context, hub client.Client, name string) (string, int64) {
+	a := &obsykv1.ObsykAgent{}
+	if err := hub.Get(ctx, client.ObjectKey{Namespace: demoNamespace, Name: name}, a); err != nil {
+		return "?", 0
+	}
+	var depth int64
+	if a.Status.Outbox != nil {
+		depth = a.Status.Outbox.Depth
+	}
+	c := meta.FindStatusCondition(a.Status.Conditions, controllers.ConditionReady)
+	if c == nil {
+		return "Unknown", depth
+	}
+	if c.Status == metav1.ConditionTrue {
+		return "True", depth
+	}
+	return "False (" + c.Reason + ")", depth
 }
 
 // prepare registers c with the hub and seeds it.
@@ -205,7 +297,7 @@ func (m *member) churn(ctx context.Context) error {
 }
 
 // report prints the table every interval until ctx ends.
-func report(ctx context.Context, out io.Writer, sim *platform.Server, members []*member, interval time.Duration) error {
+func report(ctx context.Context, out io.Writer, hub client.Client, sim *platform.Server, members []*member, interval time.Duration) error {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	last := map[string]int{}
@@ -218,17 +310,17 @@ func report(ctx context.Context, out io.Writer, sim *platform.Server, members []
 		// The table gets a deadline of its own: the run ending mid-table must not turn its
 		// rows into errors.
 		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
-		printTable(tctx, out, sim, members, last, interval)
+		printTable(tctx, out, hub, sim, members, last, interval)
 		cancel()
 	}
 }
 
 // printTable prints one row per member. last holds each cluster's accepted event count at the
 // previous table, for the events/s column; nil leaves that column out.
-func printTable(ctx context.Context, out io.Writer, sim *platform.Server, members []*member, last map[string]int, interval time.Duration) {
+func printTable(ctx context.Context, out io.Writer, hub client.Client, sim *platform.Server, members []*member, last map[string]int, interval time.Duration) {
 	fmt.Fprintf(out, "\n%s\n", time.Now().Format(time.TimeOnly))
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "CLUSTER\tREADY\tCHANGES MADE\tIN MEMBER\tON PLATFORM\tMISSING\tGHOSTS\tEVENTS/S\tLAG")
+	fmt.Fprintln(w, "CLUSTER\tREADY\tCHANGES MADE\tIN MEMBER\tON PLATFORM\tMISSING\tGHOSTS\tEVENTS/S\tOUTBOX")
 	for _, m := range members {
 		state := sim.Cluster(m.clusterUID)
 		onPlatform := 0
@@ -240,13 +332,14 @@ func printTable(ctx context.Context, out io.Writer, sim *platform.Server, member
 			rate = fmt.Sprintf("%.1f", float64(state.Events-last[m.clusterUID])/interval.Seconds())
 			last[m.clusterUID] = state.Events
 		}
-		rep, err := converge.Check(ctx, m.cluster.Client, m.clusterUID, sim, converge.Options{})
+		ready, depth := agentState(ctx, hub, m.cluster.Name)
+		rep, err := converge.Check(ctx, m.cluster.Client, m.clusterUID, sim, converge.Options{ExcludeKinds: []string{"Secret"}})
 		if err != nil {
-			fmt.Fprintf(w, "%s\tno hub\t%d\t?\t%d\t?\t?\t%s\tn/a\t(check failed: %v)\n", m.cluster.Name, m.changes.Load(), onPlatform, rate, err)
+			fmt.Fprintf(w, "%s\t%s\t%d\t?\t%d\t?\t?\t%s\t%d\t(check failed: %v)\n", m.cluster.Name, ready, m.changes.Load(), onPlatform, rate, depth, err)
 			continue
 		}
-		fmt.Fprintf(w, "%s\tno hub\t%d\t%d\t%d\t%d\t%d\t%s\tn/a\n",
-			m.cluster.Name, m.changes.Load(), rep.Compared, onPlatform, len(rep.Missing), len(rep.Ghosts), rate)
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\n",
+			m.cluster.Name, ready, m.changes.Load(), rep.Compared, onPlatform, len(rep.Missing), len(rep.Ghosts), rate, depth)
 	}
 	_ = w.Flush()
 }
