@@ -21,6 +21,8 @@ TESTFLAGS ?=
 # transport tests use 1-second tokens; running them side by side on 2 cores only adds noise.
 GO_TEST := go test -race -count=1 -p 1 -timeout 40m $(TESTFLAGS)
 CHART := charts/obsyk-hub
+# What `make generate` writes into the chart; `make verify` fails when it drifts.
+GENERATED_CHART_FILES := $(CHART)/files/crds $(CHART)/files/rbac
 
 # Tests find the control-plane binaries here (testbed.BinaryDir honours it).
 export KUBEBUILDER_ASSETS := $(TESTBINS)
@@ -38,14 +40,15 @@ build: ## Build the binaries (obsyk-hub, obsyk-platform-sim) into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/obsyk-platform-sim ./cmd/obsyk-platform-sim
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy and the CRD from the api/ markers.
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, the CRD (api/ markers) and the hub's ClusterRole (controllers/ markers) into the chart.
 	$(CONTROLLER_GEN) object paths=./api/...
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CHART)/crds
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CHART)/files/crds
+	$(CONTROLLER_GEN) rbac:roleName=obsyk-hub paths=./controllers/... output:rbac:artifacts:config=$(CHART)/files/rbac
 
 .PHONY: verify
 verify: generate ## Fail when generated files or go.mod/go.sum drift from their sources.
-	@drift=$$(git status --porcelain -- api $(CHART)/crds); \
-	if [ -n "$$drift" ]; then echo "verify: generated files are out of date; run 'make generate' and commit:"; echo "$$drift"; git --no-pager diff -- api $(CHART)/crds | head -50; exit 1; fi
+	@drift=$$(git status --porcelain -- api $(GENERATED_CHART_FILES)); \
+	if [ -n "$$drift" ]; then echo "verify: generated files are out of date; run 'make generate' and commit:"; echo "$$drift"; git --no-pager diff -- api $(GENERATED_CHART_FILES) | head -50; exit 1; fi
 	go mod tidy -diff
 	cd e2e/tools && go mod tidy -diff
 	@echo "verify: generated files and go.mod are up to date"
