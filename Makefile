@@ -11,6 +11,13 @@ CONTROLLER_GEN_VERSION := v0.23.0
 HELM_VERSION := v3.22.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 HELM := $(BIN)/helm-$(HELM_VERSION)
+# What helm's own release build stamps in with -X: its version, and the Kubernetes version
+# `helm template` and `helm lint` assume without a cluster (1.<minor of helm's client-go>;
+# v3.22.0 uses client-go v0.37). Without them a `go install`ed helm assumes Kubernetes 1.20.
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/internal/version.metadata= \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # How long `make demo` runs; empty means until Ctrl-C.
@@ -108,7 +115,7 @@ $(CONTROLLER_GEN):
 $(HELM):
 	@echo "tools: installing helm $(HELM_VERSION) into bin/ (a cold build takes a few minutes)"
 	@mkdir -p $(BIN)/.gobin-helm
-	GOBIN=$(BIN)/.gobin-helm go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(BIN)/.gobin-helm go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(BIN)/.gobin-helm/helm $@
 
 .PHONY: helm-lint
