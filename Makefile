@@ -119,5 +119,6 @@ $(HELM):
 	mv $(BIN)/.gobin-helm/helm $@
 
 .PHONY: helm-lint
-helm-lint: $(HELM) ## helm lint the chart.
-	$(HELM) lint $(CHART)
+helm-lint: $(HELM) ## helm lint the chart, with its default values and with each ci/*-values.yaml.
+	$(HELM) lint --strict $(CHART)
+	@for f in $(CHART)/ci/*-values.yaml; do echo "$(HELM) lint --strict $(CHART) -f $$f"; $(HELM) lint --strict $(CHART) -f "$$f"; done
