@@ -11,6 +11,13 @@ CONTROLLER_GEN_VERSION := v0.23.0
 HELM_VERSION := v3.22.0
 CONTROLLER_GEN := $(BIN)/controller-gen-$(CONTROLLER_GEN_VERSION)
 HELM := $(BIN)/helm-$(HELM_VERSION)
+# What helm's own release build stamps in with -X: its version, and the Kubernetes version
+# `helm template` and `helm lint` assume without a cluster (1.<minor of helm's client-go>;
+# v3.22.0 uses client-go v0.37). Without them a `go install`ed helm assumes Kubernetes 1.20.
+HELM_LDFLAGS := -s -w -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+	-X helm.sh/helm/v3/internal/version.metadata= \
+	-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=37 \
+	-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=37
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # How long `make demo` runs; empty means until Ctrl-C.
@@ -21,6 +28,8 @@ TESTFLAGS ?=
 # transport tests use 1-second tokens; running them side by side on 2 cores only adds noise.
 GO_TEST := go test -race -count=1 -p 1 -timeout 40m $(TESTFLAGS)
 CHART := charts/obsyk-hub
+# What `make generate` writes into the chart; `make verify` fails when it drifts.
+GENERATED_CHART_FILES := $(CHART)/files/crds $(CHART)/files/rbac
 
 # Tests find the control-plane binaries here (testbed.BinaryDir honours it).
 export KUBEBUILDER_ASSETS := $(TESTBINS)
@@ -38,14 +47,15 @@ build: ## Build the binaries (obsyk-hub, obsyk-platform-sim) into bin/.
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/obsyk-platform-sim ./cmd/obsyk-platform-sim
 
 .PHONY: generate
-generate: $(CONTROLLER_GEN) ## Regenerate deepcopy and the CRD from the api/ markers.
+generate: $(CONTROLLER_GEN) ## Regenerate deepcopy, the CRD (api/ markers) and the hub's ClusterRole (controllers/ markers) into the chart.
 	$(CONTROLLER_GEN) object paths=./api/...
-	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CHART)/crds
+	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$(CHART)/files/crds
+	$(CONTROLLER_GEN) rbac:roleName=obsyk-hub paths=./controllers/... output:rbac:artifacts:config=$(CHART)/files/rbac
 
 .PHONY: verify
 verify: generate ## Fail when generated files or go.mod/go.sum drift from their sources.
-	@drift=$$(git status --porcelain -- api $(CHART)/crds); \
-	if [ -n "$$drift" ]; then echo "verify: generated files are out of date; run 'make generate' and commit:"; echo "$$drift"; git --no-pager diff -- api $(CHART)/crds | head -50; exit 1; fi
+	@drift=$$(git status --porcelain -- api $(GENERATED_CHART_FILES)); \
+	if [ -n "$$drift" ]; then echo "verify: generated files are out of date; run 'make generate' and commit:"; echo "$$drift"; git --no-pager diff -- api $(GENERATED_CHART_FILES) | head -50; exit 1; fi
 	go mod tidy -diff
 	cd e2e/tools && go mod tidy -diff
 	@echo "verify: generated files and go.mod are up to date"
@@ -67,7 +77,7 @@ test-unit: testbins ## Unit and integration tests (real control planes where Kub
 	$(GO_TEST) $$(go list ./... | grep -v '/e2e/')
 
 .PHONY: test-e2e
-test-e2e: testbins ## The test bed, platform simulator and convergence checker tests, on real control planes.
+test-e2e: testbins $(HELM) ## The test bed, platform simulator, convergence checker and Helm chart tests, on real control planes.
 	$(GO_TEST) ./e2e/...
 
 .PHONY: bench
@@ -105,9 +115,10 @@ $(CONTROLLER_GEN):
 $(HELM):
 	@echo "tools: installing helm $(HELM_VERSION) into bin/ (a cold build takes a few minutes)"
 	@mkdir -p $(BIN)/.gobin-helm
-	GOBIN=$(BIN)/.gobin-helm go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	GOBIN=$(BIN)/.gobin-helm go install -ldflags '$(HELM_LDFLAGS)' helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	mv $(BIN)/.gobin-helm/helm $@
 
 .PHONY: helm-lint
-helm-lint: $(HELM) ## helm lint the chart.
-	$(HELM) lint $(CHART)
+helm-lint: $(HELM) ## helm lint the chart, with its default values and with each ci/*-values.yaml.
+	$(HELM) lint --strict $(CHART)
+	@for f in $(CHART)/ci/*-values.yaml; do echo "$(HELM) lint --strict $(CHART) -f $$f"; $(HELM) lint --strict $(CHART) -f "$$f"; done

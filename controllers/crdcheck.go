@@ -64,7 +64,7 @@ func CheckCRD(ctx context.Context, c client.Reader) error {
 }
 
 const upgradeHint = "install or upgrade it from this release (kubectl apply --server-side -f " +
-	"charts/obsyk-hub/crds/obsyk.io_obsykagents.yaml, or see \"Migrating from obsyk-operator\" in the README)"
+	"charts/obsyk-hub/files/crds/obsyk.io_obsykagents.yaml, or see \"Migrating from obsyk-operator\" in the README)"
 
 // missingFields lists the JSON fields of t, recursively through nested structs (and
 // pointers and slices of structs), that the schema lacks, as dotted paths under prefix.

@@ -62,7 +62,7 @@ func TestCheckCRDFromTheReferenceOperatorToTheHub(t *testing.T) {
 	g.Expect(got.Spec.ClusterRef).To(BeNil(), "the reference CRD prunes the hub's fields silently: that is why the hub checks")
 
 	// 3. The hub's CRD over it.
-	installCRD(ctx, g, c, filepath.Join("..", "charts", "obsyk-hub", "crds", "obsyk.io_obsykagents.yaml"))
+	installCRD(ctx, g, c, filepath.Join("..", "charts", "obsyk-hub", "files", "crds", "obsyk.io_obsykagents.yaml"))
 	g.Eventually(func() error { return controllers.CheckCRD(ctx, c) }).WithTimeout(30 * time.Second).Should(Succeed())
 	g.Expect(c.Get(ctx, client.ObjectKeyFromObject(agent), &got)).To(Succeed(), "the existing agent survives the upgrade")
 	got.Spec.ClusterRef = &obsykv1.ClusterReference{Name: "staging-eu-1"}

@@ -39,7 +39,7 @@ spec:
 
 func TestGeneratedCRDOnARealAPIServer(t *testing.T) {
 	_, file, _, _ := runtime.Caller(0)
-	crds := filepath.Join(filepath.Dir(file), "..", "..", "charts", "obsyk-hub", "crds")
+	crds := filepath.Join(filepath.Dir(file), "..", "..", "charts", "obsyk-hub", "files", "crds")
 	scheme := k8sruntime.NewScheme()
 	NewWithT(t).Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
 	NewWithT(t).Expect(obsykv1.AddToScheme(scheme)).To(Succeed())
