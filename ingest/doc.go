@@ -91,10 +91,11 @@
 //	informer handlers ─Push─► EventChannel (per cluster) ─Next─► dispatcher
 //	    ─Add─► Outbox (per agent) ─Get─► sender workers ─Done─► Outbox
 //
-// Both queues hold identities (Change: kind, namespace, name, UID, type), never records:
-// the sender reads the record from the cluster's cache at send time, so it always sends the
-// latest state, and a pending change costs ≈240 bytes of bookkeeping (measured for 100k
-// distinct objects; the strings are shared with the cache). Neither starts a goroutine.
+// Both queues hold identities (Change: kind, namespace, name, UID, type, and when it was
+// observed), never records: the sender reads the record from the cluster's cache at send
+// time, so it always sends the latest state, and a pending change costs ≈255 bytes of
+// bookkeeping (measured for 100k distinct objects; the strings are shared with the cache).
+// Neither starts a goroutine.
 //
 // # EventChannel
 //
