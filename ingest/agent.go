@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/obsyk/obsyk-hub/transport"
@@ -139,6 +140,9 @@ type AgentStats struct {
 	// Sent counts the events the platform accepted; Skipped the added/modified changes not
 	// sent because their object was gone from the cache (or the pipeline was replaced).
 	Sent, Skipped uint64
+	// FailedTemporary counts the event sends that failed and were retried, FailedPermanent
+	// those the platform rejected permanently (each dropped its change: Outbox.Dropped).
+	FailedTemporary, FailedPermanent uint64
 	// Suppressed counts the cluster's updates that changed nothing the contract carries.
 	Suppressed uint64
 	// Snapshots counts accepted snapshots by reason (Snapshot* constants).
@@ -176,8 +180,12 @@ type agent struct {
 	// Workers send only while the current pipeline is that one.
 	snapGen atomic.Uint64
 
-	sent, skipped atomic.Uint64
-	snapInFlight  atomic.Bool
+	sent, skipped                    atomic.Uint64
+	failedTemporary, failedPermanent atomic.Uint64
+	snapInFlight                     atomic.Bool
+
+	// snapshotDuration and lag are the agent's histograms (Metrics), nil without metrics.
+	snapshotDuration, lag prometheus.Observer
 
 	// mu guards snapshots, snapFailures, lastSnap, lastSnapObjects and lastErr.
 	mu              sync.Mutex
@@ -249,7 +257,9 @@ func (m *Manager) Bind(agentKey, clusterName string, opts AgentOptions) error {
 		a.prev = old
 		old.cancel()
 		m.removeFromClusterLocked(old)
+		m.opts.Metrics.forget(agentKey, old.cluster)
 	}
+	a.snapshotDuration, a.lag = m.opts.Metrics.agentObservers(agentKey, clusterName)
 	m.agents[agentKey] = a
 	list := m.byCluster[clusterName]
 	m.byCluster[clusterName] = append(list[:len(list):len(list)], a)
@@ -281,6 +291,7 @@ func (m *Manager) Unbind(agentKey string) {
 	a.cancel()
 	delete(m.agents, agentKey)
 	m.removeFromClusterLocked(a)
+	m.opts.Metrics.forget(agentKey, a.cluster)
 }
 
 func (m *Manager) removeFromClusterLocked(a *agent) {
@@ -312,6 +323,9 @@ func (m *Manager) AgentStats(agentKey string) (AgentStats, bool) {
 		Outbox:  a.outbox.Stats(),
 		Sent:    a.sent.Load(),
 		Skipped: a.skipped.Load(),
+
+		FailedTemporary: a.failedTemporary.Load(),
+		FailedPermanent: a.failedPermanent.Load(),
 
 		SnapshotInFlight: a.snapInFlight.Load(),
 	}
@@ -472,6 +486,7 @@ func (a *agent) snapshot(ctx context.Context, p *pipeline, reason string, starte
 		return ctx.Err()
 	}
 	defer func() { <-a.m.snapSem }()
+	start := time.Now()
 
 	if !*started {
 		// Paused since Bind and no worker runs: re-pause for a Mark that covers every
@@ -500,6 +515,9 @@ func (a *agent) snapshot(ctx context.Context, p *pipeline, reason string, starte
 	}
 	a.snapGen.Store(p.gen)
 	a.outbox.ResumeAfterSnapshot(mark)
+	if a.snapshotDuration != nil {
+		a.snapshotDuration.Observe(time.Since(start).Seconds())
+	}
 	a.mu.Lock()
 	a.snapshots[reason]++
 	a.lastSnap = time.Now()
@@ -639,12 +657,19 @@ func (a *agent) send(ctx context.Context, it Item) Outcome {
 	switch {
 	case err == nil:
 		a.sent.Add(1)
+		if a.lag != nil && it.observed != 0 {
+			a.lag.Observe(float64(monoNow()-it.observed) / 1e9)
+		}
 		return Delivered
 	case transport.IsPermanent(err):
+		a.failedPermanent.Add(1)
 		a.setErr(err)
 		a.log.Error(err, "event rejected, dropped", "kind", it.Kind, "uid", it.UID)
 		return Dropped
 	default:
+		if ctx.Err() == nil { // not the agent stopping
+			a.failedTemporary.Add(1)
+		}
 		a.setErr(err)
 		d := min(a.opts.RetryBase<<min(it.Attempts, 16), a.opts.RetryMax)
 		var te *transport.TemporaryError

@@ -127,6 +127,26 @@ func BenchmarkEventChannelPush(b *testing.B) {
 		cancel()
 		<-done
 	})
+	b.Run("into the channel with a consumer, with timestamps", func(b *testing.B) {
+		q := NewEventChannel(EventChannelOptions{Timestamps: true})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for {
+				if _, err := q.Next(ctx); err != nil {
+					return
+				}
+			}
+		}()
+		c := benchChanges(1, modified)[0]
+		b.ReportAllocs()
+		for b.Loop() {
+			q.Push(c)
+		}
+		cancel()
+		<-done
+	})
 	b.Run("into the overflow of a stalled consumer, one hot object", func(b *testing.B) {
 		q := NewEventChannel(EventChannelOptions{Capacity: 1})
 		c := benchChanges(1, modified)[0]

@@ -14,6 +14,10 @@ type EventChannelOptions struct {
 	// Capacity of the bounded Go channel in front of the overflow.
 	// Default: DefaultEventChannelCapacity (1000).
 	Capacity int
+	// Timestamps stamps each change that Push receives without an observation time with
+	// the current time, carried through the outboxes to measure the end-to-end lag of its
+	// event (Metrics). It costs a clock read per Push (≈35 ns). Default false.
+	Timestamps bool
 }
 
 // EventChannelStats is a point-in-time view of an EventChannel.
@@ -34,7 +38,8 @@ type EventChannelStats struct {
 // (coalesced). It is safe for concurrent use and starts no goroutine; the channel it
 // creates is never closed because Next returns on its context, not on a close.
 type EventChannel struct {
-	ch chan Change
+	ch         chan Change
+	timestamps bool
 	// wake is a size-1 "the overflow gained an entry" signal for Next (non-blocking sends).
 	wake chan struct{}
 
@@ -53,16 +58,21 @@ func NewEventChannel(opts EventChannelOptions) *EventChannel {
 		opts.Capacity = DefaultEventChannelCapacity
 	}
 	return &EventChannel{
-		ch:   make(chan Change, opts.Capacity),
-		wake: make(chan struct{}, 1),
-		over: make(map[Key]*chain),
+		ch:         make(chan Change, opts.Capacity),
+		timestamps: opts.Timestamps,
+		wake:       make(chan struct{}, 1),
+		over:       make(map[Key]*chain),
 	}
 }
 
-// Push records a change. It never blocks and never drops. It panics on a change type other
-// than added, modified or deleted.
+// Push records a change. It never blocks and never drops. With Timestamps, a change without
+// an observation time gets the current one: the informer handlers push what they observe as
+// they observe it. It panics on a change type other than added, modified or deleted.
 func (q *EventChannel) Push(c Change) {
 	op := opOf(c.Type)
+	if q.timestamps && c.observed == 0 {
+		c.observed = monoNow()
+	}
 	q.mu.Lock()
 	q.stats.Pushed++
 	if q.overLen == 0 {
@@ -82,11 +92,12 @@ func (q *EventChannel) Push(c Change) {
 	}
 	if e := ch.find(c.UID); e != nil {
 		e.op = coalesce(e.op, op)
+		e.observed = olderObserved(e.observed, c.observed)
 		q.stats.Coalesced++
 		q.mu.Unlock()
 		return
 	}
-	e := &entry{uid: c.UID, op: op}
+	e := &entry{uid: c.UID, op: op, observed: c.observed}
 	if placeFront(op, c.UID, "") {
 		ch.pushFront(e)
 	} else {
@@ -144,7 +155,7 @@ func (q *EventChannel) popLocked() Change {
 		q.order = q.order[1:]
 	}
 	return Change{Kind: key.Kind, Namespace: key.Namespace, Name: key.Name, UID: e.uid,
-		Type: e.op.eventType()}
+		Type: e.op.eventType(), observed: e.observed}
 }
 
 // Stats returns the current figures.

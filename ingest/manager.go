@@ -71,6 +71,9 @@ type Options struct {
 	// AvailabilityCheckInterval is how often unavailable kinds are checked for a late
 	// sync. Default: 2s.
 	AvailabilityCheckInterval time.Duration
+	// Metrics receives the pipeline's metrics while Start runs (NewMetrics). Default nil:
+	// none recorded, and no clock is read per change for the end-to-end lag.
+	Metrics *Metrics
 }
 
 func (o Options) withDefaults() Options {
@@ -163,12 +166,19 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	m.pending = nil
 	m.mu.Unlock()
+	m.opts.Metrics.attach(m)
 
 	<-ctx.Done()
 	m.mu.Lock()
 	m.stopped = true
 	m.mu.Unlock()
 	m.wg.Wait()
+	m.opts.Metrics.detach(m)
+	m.mu.Lock()
+	for key, a := range m.agents {
+		m.opts.Metrics.forget(key, a.cluster)
+	}
+	m.mu.Unlock()
 	return nil
 }
 

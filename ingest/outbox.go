@@ -27,6 +27,27 @@ type Change struct {
 	Name      string
 	UID       string
 	Type      transport.EventType
+
+	// observed is when an informer handler observed the change, on the monotonic clock of
+	// monoNow; 0 means unknown. EventChannel.Push sets it; merging keeps the oldest, so
+	// that the end-to-end lag of an event counts from its oldest change not yet sent.
+	observed int64
+}
+
+// monoBase is the origin of monoNow. It lies one second in the past so that monoNow is
+// never 0, the value that means "unknown".
+var monoBase = time.Now().Add(-time.Second)
+
+// monoNow returns the nanoseconds since monoBase on the monotonic clock: a cheap
+// timestamp that wall-clock jumps do not move.
+func monoNow() int64 { return int64(time.Since(monoBase)) }
+
+// olderObserved returns the older of two observation times, ignoring unknown ones (0).
+func olderObserved(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
 }
 
 // Key returns the change's slot.
@@ -97,6 +118,7 @@ type entry struct {
 	older, newer *entry // Outbox age list, oldest first
 	lastSeq      uint64 // Outbox sequence number of the newest change merged in
 	since        int64  // Outbox: first change merged in, nanoseconds after Outbox.base
+	observed     int64  // oldest Change.observed merged in (0: unknown)
 	attempts     int32  // Outbox: how many times a send of it ended in Retry
 	op           op
 }
@@ -157,12 +179,13 @@ func placeFront(o op, uid, inFlightUID string) bool {
 const DefaultOutboxMaxBytes = 64 << 20
 
 // Estimated memory of the bookkeeping: per Key, its map slot, slot struct and ready-queue
-// pointer; per entry, the entry struct. Their sum matches the ≈240 bytes per pending
-// object that BenchmarkOutboxBytesPerEntry measures for 100k distinct objects. Strings are
-// counted on top at their length, although they usually share the record's backing arrays.
+// pointer; per entry, the entry struct (72 bytes, an 80-byte size class). Their sum matches
+// the ≈255 bytes per pending object that BenchmarkOutboxBytesPerEntry measures for 100k
+// distinct objects. Strings are counted on top at their length, although they usually share
+// the record's backing arrays.
 const (
 	slotOverhead  = 176
-	entryOverhead = 64
+	entryOverhead = 80
 )
 
 // ErrPaused is returned by Pause when the Outbox is already paused: one snapshot at a time.
@@ -335,12 +358,13 @@ func (o *Outbox) Add(c Change) {
 		if e := s.pending.find(c.UID); e != nil {
 			e.op = coalesce(e.op, op)
 			e.lastSeq = seq
+			e.observed = olderObserved(e.observed, c.observed)
 			o.stats.Coalesced++
 			o.mu.Unlock()
 			return
 		}
 	}
-	e := &entry{uid: c.UID, op: op, lastSeq: seq}
+	e := &entry{uid: c.UID, op: op, lastSeq: seq, observed: c.observed}
 	cost := entryCost(e)
 	if s == nil {
 		cost += slotCost(key)
@@ -457,7 +481,7 @@ func (o *Outbox) take() (it Item, ok bool, wait time.Duration) {
 		}
 		return Item{
 			Change: Change{Kind: s.key.Kind, Namespace: s.key.Namespace, Name: s.key.Name,
-				UID: e.uid, Type: e.op.eventType()},
+				UID: e.uid, Type: e.op.eventType(), observed: e.observed},
 			Attempts: int(e.attempts),
 			Since:    o.base.Add(time.Duration(e.since)),
 			s:        s,
@@ -490,6 +514,7 @@ func (o *Outbox) Done(it Item, out Outcome) {
 		if p := s.pending.find(e.uid); p != nil {
 			e.op = coalesce(e.op, p.op)
 			e.lastSeq = max(e.lastSeq, p.lastSeq)
+			e.observed = olderObserved(e.observed, p.observed)
 			s.pending.remove(p)
 			o.ageRemove(p)
 			o.bytes -= entryCost(p)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stypes "k8s.io/apimachinery/pkg/types"
@@ -30,7 +31,15 @@ func (s *countingSender) SendEvent(context.Context, *transport.EventPayload) err
 // accepts at once: the hub's own cost per change, without informers and HTTP. The cache is
 // an informer's store filled directly. With -benchtime=10000x each of the 10,000 objects
 // changes once (every change is sent); a larger N repeats objects and measures coalescing.
-func BenchmarkPipelineThroughput(b *testing.B) {
+func BenchmarkPipelineThroughput(b *testing.B) { benchmarkPipeline(b, nil) }
+
+// BenchmarkPipelineThroughputWithMetrics is BenchmarkPipelineThroughput with Metrics on:
+// each change is stamped when pushed and each event's lag is observed.
+func BenchmarkPipelineThroughputWithMetrics(b *testing.B) {
+	benchmarkPipeline(b, NewMetrics(prometheus.NewRegistry()))
+}
+
+func benchmarkPipeline(b *testing.B, mt *Metrics) {
 	const objects = 10_000
 	inf := cache.NewSharedIndexInformer(&cache.ListWatch{}, &corev1.ConfigMap{}, 0,
 		cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
@@ -48,9 +57,9 @@ func BenchmarkPipelineThroughput(b *testing.B) {
 		changes[i] = obj.(*item).change(transport.EventModified)
 	}
 
-	m := NewManager(Options{Kinds: []transport.Kind{transport.KindConfigMap}})
+	m := NewManager(Options{Kinds: []transport.Kind{transport.KindConfigMap}, Metrics: mt})
 	p := &pipeline{
-		m: m, name: "bench", gen: 1, ch: NewEventChannel(EventChannelOptions{}),
+		m: m, name: "bench", gen: 1, ch: NewEventChannel(EventChannelOptions{Timestamps: mt != nil}),
 		synced:      make(chan struct{}),
 		clusterUID:  "bench-uid",
 		informers:   map[transport.Kind]cache.SharedIndexInformer{transport.KindConfigMap: inf},
