@@ -195,7 +195,7 @@ func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error
 	}
 	im := ingest.NewManager(ingest.Options{
 		Logger: log.WithName("ingest"), Kinds: kinds, SnapshotConcurrency: opts.SnapshotConcurrency,
-		QPS: opts.MemberQPS, Burst: opts.MemberBurst,
+		QPS: opts.MemberQPS, Burst: opts.MemberBurst, Metrics: ingest.NewMetrics(opts.Metrics),
 	})
 	if err := mgr.Add(im); err != nil {
 		return nil, fmt.Errorf("add ingest: %w", err)

@@ -42,7 +42,7 @@ const hubNamespace = "obsyk-system"
 // chartCRDs is the directory of the CRD the chart installs.
 func chartCRDs() string {
 	_, file, _, _ := goruntime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "charts", "obsyk-hub", "crds")
+	return filepath.Join(filepath.Dir(file), "..", "charts", "obsyk-hub", "files", "crds")
 }
 
 // syncBuffer is a goroutine-safe log sink, searched for secrets at the end.
