@@ -196,6 +196,8 @@ func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error
 	im := ingest.NewManager(ingest.Options{
 		Logger: log.WithName("ingest"), Kinds: kinds, SnapshotConcurrency: opts.SnapshotConcurrency,
 		QPS: opts.MemberQPS, Burst: opts.MemberBurst, Metrics: ingest.NewMetrics(opts.Metrics),
+		// In-flight sends may finish within most of the drain; the rest is for the lease.
+		DrainTimeout: opts.DrainTimeout * 8 / 10,
 	})
 	if err := mgr.Add(im); err != nil {
 		return nil, fmt.Errorf("add ingest: %w", err)

@@ -500,9 +500,11 @@ func (a *agent) snapshot(ctx context.Context, p *pipeline, reason string, starte
 	a.snapInFlight.Store(true)
 	defer a.snapInFlight.Store(false)
 	payload, n := a.buildSnapshot(p)
-	sctx, cancel := context.WithTimeout(ctx, a.opts.SnapshotTimeout)
+	dctx, stopDrain := drainContext(ctx, a.m.opts.DrainTimeout)
+	sctx, cancel := context.WithTimeout(dctx, a.opts.SnapshotTimeout)
 	err = a.opts.Sender.SendSnapshot(sctx, payload)
 	cancel()
+	stopDrain()
 	if err != nil {
 		a.setErr(err)
 		a.mu.Lock()
@@ -612,6 +614,29 @@ func appendRecord(s *transport.SnapshotPayload, r transport.Record) bool {
 	return true
 }
 
+// drainContext returns a context for one send that outlives ctx by at most grace: a send
+// in flight when the agent stops may finish (bounded), instead of being cut off with the
+// platform half-way through it. With grace 0 it is ctx itself.
+func drainContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	if grace <= 0 {
+		return ctx, func() {}
+	}
+	d, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-d.Done():
+		}
+	})
+	return d, func() {
+		stop()
+		cancel()
+	}
+}
+
 // work is one sender worker: it takes changes from the outbox until ctx ends.
 func (a *agent) work(ctx context.Context) {
 	for {
@@ -651,9 +676,11 @@ func (a *agent) send(ctx context.Context, it Item) Outcome {
 	if err := a.limiter.Wait(ctx); err != nil {
 		return Retry(0)
 	}
-	sctx, cancel := context.WithTimeout(ctx, a.opts.SendTimeout)
+	dctx, stopDrain := drainContext(ctx, a.m.opts.DrainTimeout)
+	sctx, cancel := context.WithTimeout(dctx, a.opts.SendTimeout)
 	err := a.opts.Sender.SendEvent(sctx, ev)
 	cancel()
+	stopDrain()
 	switch {
 	case err == nil:
 		a.sent.Add(1)

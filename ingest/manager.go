@@ -71,6 +71,11 @@ type Options struct {
 	// AvailabilityCheckInterval is how often unavailable kinds are checked for a late
 	// sync. Default: 2s.
 	AvailabilityCheckInterval time.Duration
+	// DrainTimeout is how long a send in flight when the Manager (or its agent) stops may
+	// still run to its end, so that a clean shutdown does not abandon requests the
+	// platform is answering. No new send starts once stopping. Default 0: in-flight sends
+	// are cancelled at once.
+	DrainTimeout time.Duration
 	// Metrics receives the pipeline's metrics while Start runs (NewMetrics). Default nil:
 	// none recorded, and no clock is read per change for the end-to-end lag.
 	Metrics *Metrics
