@@ -64,6 +64,8 @@ type HubOptions struct {
 	// of snapshots in flight. Defaults ingest's.
 	OutboxMaxBytes      int64
 	SnapshotConcurrency int
+	// EventChannelCapacity is each member's event channel buffer. Default ingest's (1000).
+	EventChannelCapacity int
 	// AgentVersion is the hub's version. Default "dev".
 	AgentVersion string
 	// Logger. Default logr.Discard().
@@ -97,7 +99,7 @@ func Scheme() *runtime.Scheme {
 
 // NewHub checks the installed CRD and assembles the hub; it starts nothing.
 func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error) {
-	log := opts.Logger
+	log := capVerbosity(opts.Logger, MaxLogVerbosity)
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
@@ -197,7 +199,8 @@ func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error
 		Logger: log.WithName("ingest"), Kinds: kinds, SnapshotConcurrency: opts.SnapshotConcurrency,
 		QPS: opts.MemberQPS, Burst: opts.MemberBurst, Metrics: ingest.NewMetrics(opts.Metrics),
 		// In-flight sends may finish within most of the drain; the rest is for the lease.
-		DrainTimeout: opts.DrainTimeout * 8 / 10,
+		DrainTimeout:         opts.DrainTimeout * 8 / 10,
+		EventChannelCapacity: opts.EventChannelCapacity,
 	})
 	if err := mgr.Add(im); err != nil {
 		return nil, fmt.Errorf("add ingest: %w", err)

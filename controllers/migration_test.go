@@ -9,6 +9,7 @@ import (
 	"github.com/go-logr/logr"
 	. "github.com/onsi/gomega"
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -35,6 +36,7 @@ func TestHubTakesOverAnAgentOfTheReferenceOperator(t *testing.T) {
 	sim := platform.StartForTest(t, platform.Options{})
 	cr := newCreds(g, "client-migrated", sim)
 	installCRD(ctx, g, c, "testdata/reference-obsykagents-crd.yaml")
+	g.Expect(c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: hubNamespace}})).To(Succeed())
 	putSecret(ctx, g, c, hubNamespace, "obsyk-credentials", credsData(cr))
 	agent := &obsykv1.ObsykAgent{
 		ObjectMeta: metav1.ObjectMeta{Namespace: hubNamespace, Name: "staging-eu-1"},

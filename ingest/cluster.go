@@ -269,7 +269,7 @@ func newPipeline(m *Manager, name string, gen uint64, cfg *rest.Config, log logr
 	}
 	p := &pipeline{
 		m: m, name: name, gen: gen, cs: cs, log: log,
-		ch:          NewEventChannel(EventChannelOptions{Timestamps: m.opts.Metrics != nil}),
+		ch:          NewEventChannel(EventChannelOptions{Capacity: m.opts.EventChannelCapacity, Timestamps: m.opts.Metrics != nil}),
 		synced:      make(chan struct{}),
 		unavailable: map[transport.Kind]string{},
 		informers:   make(map[transport.Kind]cache.SharedIndexInformer, len(m.opts.Kinds)),

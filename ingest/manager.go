@@ -71,6 +71,9 @@ type Options struct {
 	// AvailabilityCheckInterval is how often unavailable kinds are checked for a late
 	// sync. Default: 2s.
 	AvailabilityCheckInterval time.Duration
+	// EventChannelCapacity is the buffer of each cluster's event channel; beyond it,
+	// changes coalesce per object (never dropped). Default: DefaultEventChannelCapacity.
+	EventChannelCapacity int
 	// DrainTimeout is how long a send in flight when the Manager (or its agent) stops may
 	// still run to its end, so that a clean shutdown does not abandon requests the
 	// platform is answering. No new send starts once stopping. Default 0: in-flight sends

@@ -52,8 +52,8 @@ type ObsykAgentSpec struct {
 	// +kubebuilder:validation:MaxItems=20
 	Kinds []Kind `json:"kinds,omitempty"`
 
-	// namespaces limits the namespaced objects collected. Cluster-scoped kinds (Namespace,
-	// Node, ClusterRole, ClusterRoleBinding) are not affected.
+	// namespaces limits the namespaced objects collected; Namespace objects are filtered by
+	// their own name. Node, ClusterRole and ClusterRoleBinding are not affected.
 	// +optional
 	Namespaces *NamespaceFilter `json:"namespaces,omitempty"`
 

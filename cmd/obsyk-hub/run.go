@@ -94,15 +94,16 @@ func hubOptions(cfg config.Config, log logr.Logger) controllers.HubOptions {
 			AllowHubFiles:     cfg.AllowHubFileReferences,
 			AllowInsecureTLS:  cfg.AllowInsecureMemberTLS,
 		},
-		CAPISecrets:         cfg.CAPIKubeconfigSecrets,
-		AllowInsecureHTTP:   cfg.AllowInsecurePlatformHTTP,
-		CollectSecrets:      cfg.CollectSecrets,
-		MemberQPS:           cfg.MemberQPS,
-		MemberBurst:         cfg.MemberBurst,
-		OutboxMaxBytes:      cfg.OutboxMaxBytes,
-		SnapshotConcurrency: cfg.SnapshotConcurrency,
-		AgentVersion:        version,
-		Logger:              log,
+		CAPISecrets:          cfg.CAPIKubeconfigSecrets,
+		AllowInsecureHTTP:    cfg.AllowInsecurePlatformHTTP,
+		CollectSecrets:       cfg.CollectSecrets,
+		MemberQPS:            cfg.MemberQPS,
+		MemberBurst:          cfg.MemberBurst,
+		OutboxMaxBytes:       cfg.OutboxMaxBytes,
+		SnapshotConcurrency:  cfg.SnapshotConcurrency,
+		EventChannelCapacity: cfg.EventChannelCapacity,
+		AgentVersion:         version,
+		Logger:               log,
 	}
 }
 
@@ -112,6 +113,9 @@ func newLogger(cfg config.Config, w io.Writer) (logr.Logger, error) {
 	if err != nil {
 		return logr.Logger{}, fmt.Errorf("--log-level: %w", err)
 	}
+	// client-go logs request and response bodies (Secret data among them) at V(8): the hub
+	// never goes that far.
+	v = min(v, controllers.MaxLogVerbosity)
 	opts := &slog.HandlerOptions{Level: slog.Level(-v)} // logr's V(n) is slog level -n
 	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.LogFormat == "text" {
