@@ -135,12 +135,18 @@ func (h *hubProcess) stop() (time.Duration, error) {
 
 func startHub(t *testing.T, f *testbed.Fleet, log logr.Logger, sims ...*platform.Server) *hubProcess {
 	t.Helper()
+	return startHubWith(t, f, log, nil, sims...)
+}
+
+// startHubWith starts a hub whose options edit may change.
+func startHubWith(t *testing.T, f *testbed.Fleet, log logr.Logger, edit func(*controllers.HubOptions), sims ...*platform.Server) *hubProcess {
+	t.Helper()
 	var ca []byte
 	for _, s := range sims {
 		ca = append(ca, s.CACertPEM()...)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	hub, err := controllers.NewHub(ctx, f.Hub.Config, controllers.HubOptions{
+	opts := controllers.HubOptions{
 		Namespace:        hubNamespace,
 		DrainTimeout:     5 * time.Second,
 		PlatformCABundle: ca,
@@ -150,7 +156,11 @@ func startHub(t *testing.T, f *testbed.Fleet, log logr.Logger, sims ...*platform
 			ProbeInterval: time.Second, ReconnectBackoff: 200 * time.Millisecond, ReconnectBackoffMax: 2 * time.Second,
 		},
 		Reconciler: controllers.ReconcilerOptions{StatusInterval: 2 * time.Second, CredentialsRecheck: 2 * time.Second},
-	})
+	}
+	if edit != nil {
+		edit(&opts)
+	}
+	hub, err := controllers.NewHub(ctx, f.Hub.Config, opts)
 	if err != nil {
 		cancel()
 		t.Fatalf("new hub: %v", err)

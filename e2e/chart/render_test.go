@@ -234,6 +234,8 @@ func TestChartWithEveryOptionalFeature(t *testing.T) {
 		g.Expect(cfg.OutboxMaxBytes).To(BeEquivalentTo(134217728), "a byte count is not rendered as a float")
 		g.Expect(cfg.EventChannelCapacity).To(Equal(2000000), "a large number is not rendered as a float")
 		g.Expect(cfg.MemberQPS).To(BeEquivalentTo(25), "extraArgs come last and win")
+		g.Expect(cfg.CollectSecrets).To(BeTrue())
+		g.Expect(cfg.PlatformCAFile).To(Equal("/etc/obsyk/ca/ca-bundle.crt"))
 		g.Expect(d.Spec.Replicas).To(HaveValue(BeEquivalentTo(2)))
 		g.Expect(d.Spec.Template.Spec.Containers[0].Image).To(HavePrefix("ghcr.io/obsyk/obsyk-hub@sha256:"))
 		checkRestricted(g, d)

@@ -14,6 +14,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -86,8 +88,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	started := time.Now()
 	fmt.Fprintf(out, "demo: starting a hub control plane and %d members (real kube-apiserver + etcd) ...\n", o.members)
 	fleet, err := testbed.StartFleet(ctx, testbed.FleetOptions{
-		Members:       o.members,
-		Hub:           testbed.ClusterOptions{Name: "hub", Dir: o.dir},
+		Members: o.members,
+		Hub: testbed.ClusterOptions{Name: "hub", Dir: o.dir, Scheme: controllers.Scheme(),
+			CRDDirectoryPaths: []string{chartCRDs()}},
 		MemberOptions: func(i int) testbed.ClusterOptions { return testbed.ClusterOptions{Dir: o.dir} },
 	})
 	if err != nil {
@@ -180,6 +183,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 }
 
 const demoNamespace = "obsyk-system"
+
+// chartCRDs is the directory of the CRD the chart installs, beside this source file.
+func chartCRDs() string {
+	_, file, _, _ := goruntime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "charts", "obsyk-hub", "files", "crds")
+}
 
 // createAgents registers a platform client with the simulator, writes its credentials
 // Secret, and creates one ObsykAgent per member.
