@@ -29,8 +29,15 @@
 //
 // The transform turns every object into an item (kind, namespace, name, UID, resource
 // version, record) before the informer stores it, so the caches hold records, never
-// objects: about 2.8 KB per realistic pod against 10.2 KB for the full object
-// (BenchmarkRetainedBytesPerPod, synthetic pods). An item implements metav1.Object (the
+// objects. The record is compact (convert.Compact): it holds no reference into the decoded
+// object, and its repeated strings, label and annotation maps and lists (containers,
+// volumes, conditions...) are canonical copies shared with every other record through
+// package intern, whose weak tables forget a value once no record uses it. For 100k
+// realistic pods (Deployment replicas: 2 containers, 8 labels, 4 annotations, volumes,
+// env) a cache retains 759 B per pod, index included, against 3,189 B for uncompacted
+// records and 10,628 B for the full objects, 14 times less (BenchmarkRetainedBytesPerPod,
+// synthetic pods, one run). Compaction costs about 13 µs per pod at intake on top of
+// conversion's 7 µs (convert's BenchmarkCompactPod). An item implements metav1.Object (the
 // getters it can answer, no-op setters) so client-go's key and namespace-index functions
 // work unchanged; the transform passes items and tombstones through untouched.
 //
