@@ -52,8 +52,14 @@
 // the watch error handler, marked unavailable (ClusterStats.Unavailable), dropped from the
 // sync wait and left out of snapshots; the reflector keeps retrying it with its own
 // backoff, and when it finally syncs every agent of the cluster snapshots again
-// (SnapshotKinds). client-go handles a 410 in a watch stream inside the reflector (it
-// relists without calling the handler), so relists show as Tombstones, not as Expired.
+// (SnapshotKinds).
+//
+// Each informer lists and watches through its kind's typed client behind an expiryCounter
+// (listwatch.go), registered in the factory with InformerFor. It counts every 410 Gone
+// into ClusterStats.Expired: those returned by a list or watch call, and those that arrive
+// as an Error event inside a watch stream — client-go's reflector answers the latter by
+// relisting without calling the watch error handler, so only the list/watch can see them.
+// The deletes such a relist finds missing show as Tombstones.
 //
 // # Agents (agent.go)
 //
