@@ -32,10 +32,11 @@ type ClusterStats struct {
 	// Unavailable maps each kind the member forbids or lacks (or that did not sync within
 	// the deadline) to the reason. Such a kind is left out of snapshots and retried.
 	Unavailable map[transport.Kind]string
-	// Expired counts the list/watch errors "resource version too old" (410 Gone) that
-	// reached the watch error handler. client-go's reflector handles a 410 in the watch
-	// stream itself (it relists without calling the handler), so Tombstones is the figure
-	// that shows relists.
+	// Expired counts every "resource version too old" (410 Gone) the informers met: as
+	// the error of a list or watch call, and as an Error event inside a watch stream,
+	// which client-go's reflector answers by relisting without calling the watch error
+	// handler (each informer's list/watch is wrapped to see them). A 410 is followed by a
+	// relist, whose missed deletes show as Tombstones.
 	Expired uint64
 	// Tombstones counts deletes learnt from a relist (cache.DeletedFinalStateUnknown):
 	// objects deleted while the watch was down, delivered as deleted events.
@@ -210,52 +211,25 @@ func (p *pipeline) handlers() cache.ResourceEventHandler {
 	}
 }
 
-// newInformer returns the factory's informer of kind k.
-func newInformer(f informers.SharedInformerFactory, k transport.Kind) (cache.SharedIndexInformer, error) {
-	switch k {
-	case transport.KindNamespace:
-		return f.Core().V1().Namespaces().Informer(), nil
-	case transport.KindPod:
-		return f.Core().V1().Pods().Informer(), nil
-	case transport.KindService:
-		return f.Core().V1().Services().Informer(), nil
-	case transport.KindNode:
-		return f.Core().V1().Nodes().Informer(), nil
-	case transport.KindDeployment:
-		return f.Apps().V1().Deployments().Informer(), nil
-	case transport.KindStatefulSet:
-		return f.Apps().V1().StatefulSets().Informer(), nil
-	case transport.KindDaemonSet:
-		return f.Apps().V1().DaemonSets().Informer(), nil
-	case transport.KindJob:
-		return f.Batch().V1().Jobs().Informer(), nil
-	case transport.KindCronJob:
-		return f.Batch().V1().CronJobs().Informer(), nil
-	case transport.KindIngress:
-		return f.Networking().V1().Ingresses().Informer(), nil
-	case transport.KindNetworkPolicy:
-		return f.Networking().V1().NetworkPolicies().Informer(), nil
-	case transport.KindConfigMap:
-		return f.Core().V1().ConfigMaps().Informer(), nil
-	case transport.KindSecret:
-		return f.Core().V1().Secrets().Informer(), nil
-	case transport.KindPersistentVolumeClaim:
-		return f.Core().V1().PersistentVolumeClaims().Informer(), nil
-	case transport.KindServiceAccount:
-		return f.Core().V1().ServiceAccounts().Informer(), nil
-	case transport.KindRole:
-		return f.Rbac().V1().Roles().Informer(), nil
-	case transport.KindClusterRole:
-		return f.Rbac().V1().ClusterRoles().Informer(), nil
-	case transport.KindRoleBinding:
-		return f.Rbac().V1().RoleBindings().Informer(), nil
-	case transport.KindClusterRoleBinding:
-		return f.Rbac().V1().ClusterRoleBindings().Informer(), nil
-	case transport.KindEvent:
-		return f.Core().V1().Events().Informer(), nil
+// newInformer returns the informer of kind k, registered in the cluster's factory. It
+// lists and watches through the kind's typed client, like the factory's own informers,
+// behind an expiryCounter that counts the 410s into p.expired.
+func (p *pipeline) newInformer(f informers.SharedInformerFactory, k transport.Kind) (cache.SharedIndexInformer, error) {
+	lw, example, err := listWatchOf(p.cs, k)
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown kind %q", k)
+	counted := &expiryCounter{lw: lw, expired: func() { p.expired.Add(1) }, initial: pipelineInitialList}
+	return f.InformerFor(example, func(kubernetes.Interface, time.Duration) cache.SharedIndexInformer {
+		return cache.NewSharedIndexInformerWithOptions(counted, example, cache.SharedIndexInformerOptions{
+			Indexers: cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc},
+		})
+	}), nil
 }
+
+// pipelineInitialList is how the informers fetch their initial state (see the package
+// doc for the measurements behind it).
+const pipelineInitialList = watchList
 
 // newPipeline builds the client, the informer factory and one informer per collected kind,
 // with the transform, watch error handler and event handlers set. It makes no remote call
@@ -276,7 +250,7 @@ func newPipeline(m *Manager, name string, gen uint64, cfg *rest.Config, log logr
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0)
 	for _, k := range m.opts.Kinds {
-		inf, err := newInformer(factory, k)
+		inf, err := p.newInformer(factory, k)
 		if err != nil {
 			return nil, err
 		}
@@ -362,12 +336,12 @@ func (p *pipeline) startKind(ctx context.Context, wg *sync.WaitGroup, k transpor
 }
 
 // watchError records a list/watch error of kind k: a forbidden or missing kind becomes
-// unavailable (the reflector retries it with its own backoff), a 410 is counted.
+// unavailable (the reflector retries it with its own backoff). A 410 was already counted
+// in Expired by the kind's expiryCounter, which sees every one, these included.
 func (p *pipeline) watchError(ctx context.Context, r *cache.Reflector, k transport.Kind, err error) {
 	p.watchErrors.Add(1)
 	switch {
-	case apierrors.IsResourceExpired(err) || apierrors.IsGone(err):
-		p.expired.Add(1)
+	case isExpired(err):
 		p.log.V(1).Info("watch expired, relisting", "kind", k)
 	case p.informers[k].HasSynced():
 		// After the first sync the cache keeps its last state and the reflector retries;

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -30,8 +31,12 @@ type item struct {
 }
 
 // toItem is the informers' transform: it converts an API object into an item before the
-// informer stores it. An item is passed through unchanged (a transform may see it again, e.g.
-// on a resync), and so is a tombstone, whose inner object was stored, hence converted, before.
+// informer stores it. The item's record is compact (convert.Compact): it holds no reference
+// into the object, and its repeated parts are shared with other items, so the object is
+// garbage as soon as the informer has stored the item. An item is passed through unchanged
+// (a transform may see it again, e.g. when a watch-list's items are replaced into the
+// store, or on a resync), and so is a tombstone, whose inner object was stored, hence
+// converted, before.
 func toItem(obj any) (any, error) {
 	switch o := obj.(type) {
 	case *item:
@@ -39,7 +44,7 @@ func toItem(obj any) (any, error) {
 	case cache.DeletedFinalStateUnknown:
 		return o, nil
 	case runtime.Object:
-		rec, err := convert.Convert(o)
+		rec, err := convert.Compact(o)
 		if err != nil {
 			return nil, fmt.Errorf("convert object: %w", err)
 		}
@@ -47,16 +52,13 @@ func toItem(obj any) (any, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read object metadata: %w", err)
 		}
-		ns := m.GetNamespace()
-		if rec.Kind().ClusterScoped() {
-			ns = ""
-		}
+		ns, name, uid := convert.Identity(rec) // the record's copies, not the object's
 		return &item{
 			kind:            rec.Kind(),
 			namespace:       ns,
-			name:            m.GetName(),
-			uid:             string(m.GetUID()),
-			resourceVersion: m.GetResourceVersion(),
+			name:            name,
+			uid:             uid,
+			resourceVersion: strings.Clone(m.GetResourceVersion()),
 			record:          rec,
 		}, nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 	"time"
+	"unsafe"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -57,6 +58,26 @@ func TestTheTransformStoresACompactItemThatTheInformerKeyFunctionsAccept(t *test
 
 	_, err = toItem("not an object")
 	g.Expect(err).To(HaveOccurred())
+}
+
+func TestAnItemKeepsNothingOfItsObjectAndSharesItsIdentityWithItsRecord(t *testing.T) {
+	g := NewWithT(t)
+	pod := realisticPod(1)
+	it := mustItem(g, pod)
+	rec := it.record.(*transport.PodInfo)
+	data := func(s string) *byte { return unsafe.StringData(s) }
+	g.Expect(data(it.name)).To(BeIdenticalTo(data(rec.Name)))
+	g.Expect(data(it.uid)).To(BeIdenticalTo(data(rec.UID)))
+	g.Expect(data(it.namespace)).To(BeIdenticalTo(data(rec.Namespace)))
+	g.Expect(data(it.name)).NotTo(BeIdenticalTo(data(pod.Name)))
+	g.Expect(data(it.uid)).NotTo(BeIdenticalTo(data(string(pod.UID))))
+	g.Expect(data(it.namespace)).NotTo(BeIdenticalTo(data(pod.Namespace)))
+	g.Expect(data(it.resourceVersion)).NotTo(BeIdenticalTo(data(pod.ResourceVersion)))
+	g.Expect(it.resourceVersion).To(Equal(pod.ResourceVersion))
+
+	other := mustItem(g, realisticPod(2)) // a replica of the same Deployment
+	g.Expect(data(other.namespace)).To(BeIdenticalTo(data(it.namespace)))
+	g.Expect(&other.record.(*transport.PodInfo).Containers[0]).To(BeIdenticalTo(&rec.Containers[0]))
 }
 
 // nextChange reads the next change, or fails after a second.

@@ -128,6 +128,14 @@ func TestConvertAgreesWithConvergeOnEveryObjectOfALiveAPIServer(t *testing.T) {
 		again, err := convert.Convert(obj)
 		g.Expect(err).NotTo(HaveOccurred())
 		g.Expect(convert.Equal(rec, again)).To(BeTrue(), "%s %s converted twice", kind, uid)
+
+		compact, err := convert.Compact(obj)
+		g.Expect(err).NotTo(HaveOccurred())
+		compactBody, err := json.Marshal(compact)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(string(compactBody)).To(Equal(string(body)), "%s %s compacted", kind, uid)
+		g.Expect(convert.Equal(rec, compact)).To(BeTrue(), "%s %s compacted", kind, uid)
+		g.Expect(shared(compact, obj)).To(BeEmpty(), "%s %s compacted", kind, uid)
 	}
 	for _, k := range transport.Kinds {
 		g.Expect(perKind[k]).To(BeNumerically(">=", 3), "objects of kind %s", k)
@@ -148,6 +156,11 @@ func TestConvertAgreesWithConvergeOnEveryObjectOfALiveAPIServer(t *testing.T) {
 		bb, _ := json.Marshal(b)
 		g.Expect(string(ab)).NotTo(Equal(string(bb)), ref.String())
 		g.Expect(convert.Equal(a, b)).To(BeFalse(), ref.String())
+		ca, err := convert.Compact(old)
+		g.Expect(err).NotTo(HaveOccurred())
+		cb, err := convert.Compact(now)
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(convert.Equal(ca, cb)).To(BeFalse(), ref.String())
 	}
 
 	t.Run("a quantity the API server keeps as written is sent canonical", func(t *testing.T) {

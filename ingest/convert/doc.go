@@ -8,7 +8,9 @@
 // It runs inside the informers' transforms at intake, so that caches hold records, never full
 // objects:
 //
+//	rec, err := convert.Compact(obj)   // what caches keep: shares nothing with obj, repeats interned
 //	rec, err := convert.Convert(obj)   // type switch; an error for any other type or a nil pointer
+//	ns, name, uid := convert.Identity(rec)
 //	kind, ok := convert.KindOf(obj)    // the contract kind string of a typed object
 //	rec := convert.Pod(pod)            // or one exported function per kind
 //	if convert.Equal(last, rec) { ... } // nothing the contract carries changed: send nothing
@@ -46,6 +48,21 @@
 // writes to its input (tests check it). Anyone who wants to change either side must copy
 // first. The unset-only *bool fields point at two package-level values, never into the
 // object.
+//
+// Compact is Convert followed by compaction, for records that are kept (package ingest's
+// caches): every string, map and list the record would share with the object is replaced,
+// so the record keeps nothing of the decoded object alive. The object's own name and UID
+// (and a pod's IP, a service's cluster IP, a PVC's volume name, load balancer addresses)
+// are copied; everything else is interned through package intern: repeated strings,
+// label, annotation and selector maps, and the lists that repeat from object to object
+// (a pod's conditions, containers and volumes, a service's ports, key names, subjects...).
+// The replicas of a Deployment then share all but their identity and IP: about 760 bytes
+// retained per realistic pod, index included, against 3.2 KB for Convert's records and
+// 10.6 KB for the full objects (ingest's BenchmarkRetainedBytesPerPod). Compaction works in
+// place on the record Convert just built, which nobody else holds yet; it replaces, never
+// writes into, what that record shares with the object. Tests check byte-equal JSON for
+// every kind (fixtures, empty objects, and every object of a live API server) and that no
+// byte of the compact record lies in the object's memory.
 //
 // Quantities are written in canonical form. That is Quantity.String() for every quantity the
 // API server normally holds, but String returns the stored text itself when the parser judged
