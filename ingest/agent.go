@@ -500,11 +500,13 @@ func (a *agent) snapshot(ctx context.Context, p *pipeline, reason string, starte
 	a.snapInFlight.Store(true)
 	defer a.snapInFlight.Store(false)
 	payload, n := a.buildSnapshot(p)
-	dctx, stopDrain := drainContext(ctx, a.m.opts.DrainTimeout)
+	bctx, unbind := boundTo(ctx, p)
+	dctx, stopDrain := drainContext(bctx, a.m.opts.DrainTimeout)
 	sctx, cancel := context.WithTimeout(dctx, a.opts.SnapshotTimeout)
 	err = a.opts.Sender.SendSnapshot(sctx, payload)
 	cancel()
 	stopDrain()
+	unbind()
 	if err != nil {
 		a.setErr(err)
 		a.mu.Lock()
@@ -614,6 +616,16 @@ func appendRecord(s *transport.SnapshotPayload, r transport.Record) bool {
 	return true
 }
 
+// boundTo returns ctx, also cancelled when the pipeline p stops.
+func boundTo(ctx context.Context, p *pipeline) (context.Context, context.CancelFunc) {
+	c, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(p.ctx, cancel)
+	return c, func() {
+		stop()
+		cancel()
+	}
+}
+
 // drainContext returns a context for one send that outlives ctx by at most grace: a send
 // in flight when the agent stops may finish (bounded), instead of being cut off with the
 // platform half-way through it. With grace 0 it is ctx itself.
@@ -676,11 +688,13 @@ func (a *agent) send(ctx context.Context, it Item) Outcome {
 	if err := a.limiter.Wait(ctx); err != nil {
 		return Retry(0)
 	}
-	dctx, stopDrain := drainContext(ctx, a.m.opts.DrainTimeout)
+	bctx, unbind := boundTo(ctx, p)
+	dctx, stopDrain := drainContext(bctx, a.m.opts.DrainTimeout)
 	sctx, cancel := context.WithTimeout(dctx, a.opts.SendTimeout)
 	err := a.opts.Sender.SendEvent(sctx, ev)
 	cancel()
 	stopDrain()
+	unbind()
 	switch {
 	case err == nil:
 		a.sent.Add(1)

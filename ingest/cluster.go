@@ -70,6 +70,12 @@ type pipeline struct {
 	synced     chan struct{}
 	clusterUID string
 
+	// ctx ends when the pipeline stops (its engagement ended or it was replaced). Every
+	// send whose record came from this pipeline is bound to it, so that a cluster handed
+	// to another hub replica is never sent by two replicas at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	expired, watchErrors, suppressed, tombstones atomic.Uint64
 	// kindsVersion grows each time a kind becomes available after the first sync: the
 	// agents then snapshot again (its initial list was not pushed as events).
@@ -241,10 +247,13 @@ func newPipeline(m *Manager, name string, gen uint64, cfg *rest.Config, log logr
 	if err != nil {
 		return nil, fmt.Errorf("build member client: %w", err)
 	}
+	pctx, pcancel := context.WithCancel(context.Background())
 	p := &pipeline{
 		m: m, name: name, gen: gen, cs: cs, log: log,
 		ch:          NewEventChannel(EventChannelOptions{Capacity: m.opts.EventChannelCapacity, Timestamps: m.opts.Metrics != nil}),
 		synced:      make(chan struct{}),
+		ctx:         pctx,
+		cancel:      pcancel,
 		unavailable: map[transport.Kind]string{},
 		informers:   make(map[transport.Kind]cache.SharedIndexInformer, len(m.opts.Kinds)),
 	}
@@ -272,6 +281,9 @@ func newPipeline(m *Manager, name string, gen uint64, cfg *rest.Config, log logr
 // and the availability monitor until ctx ends. It returns once every goroutine it started
 // has ended.
 func (p *pipeline) run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, p.cancel)
+	defer stop()
+	defer p.cancel()
 	uid, err := p.readClusterUID(ctx)
 	if err != nil {
 		return // ctx ended

@@ -71,6 +71,10 @@ type Options struct {
 	// AllowInsecureHTTP permits an http:// PlatformURL (tests, the local demo). Default false:
 	// only https:// is accepted.
 	AllowInsecureHTTP bool
+	// SourceAddress is the local IP platform connections are made from (a multi-homed
+	// host; the sharding tests tell hub replicas apart by it). Ignored when HTTPClient is
+	// set. Default: the system's choice.
+	SourceAddress string
 	// CABundle is optional PEM; its certificates are trusted in addition to the system roots.
 	// Ignored when HTTPClient is set.
 	CABundle []byte
@@ -166,7 +170,7 @@ func NewClient(opts Options) (*Client, error) {
 	c := &Client{hc: opts.HTTPClient, metrics: opts.Metrics, log: opts.Logger}
 	if c.hc == nil {
 		var err error
-		if c.hc, c.transport, err = newHTTPClient(opts.CABundle); err != nil {
+		if c.hc, c.transport, err = newHTTPClient(opts.CABundle, opts.SourceAddress); err != nil {
 			return nil, err
 		}
 	}
@@ -210,7 +214,19 @@ func checkPlatformURL(raw string, allowHTTP bool) error {
 	return nil
 }
 
-func newHTTPClient(caBundle []byte) (*http.Client, *http.Transport, error) {
+// dialer returns the platform connections' dialer, bound to a local IP when one is given.
+func dialer(sourceAddress string) *net.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+	if ip := net.ParseIP(sourceAddress); ip != nil {
+		d.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	return d
+}
+
+func newHTTPClient(caBundle []byte, sourceAddress string) (*http.Client, *http.Transport, error) {
+	if sourceAddress != "" && net.ParseIP(sourceAddress) == nil {
+		return nil, nil, fmt.Errorf("source address %q is not an IP address", sourceAddress)
+	}
 	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12}
 	if len(caBundle) > 0 {
 		roots, err := x509.SystemCertPool()
@@ -223,11 +239,8 @@ func newHTTPClient(caBundle []byte) (*http.Client, *http.Transport, error) {
 		tlsConfig.RootCAs = roots
 	}
 	tr := &http.Transport{
-		Proxy: http.ProxyFromEnvironment,
-		DialContext: (&net.Dialer{
-			Timeout:   10 * time.Second,
-			KeepAlive: 30 * time.Second,
-		}).DialContext,
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           dialer(sourceAddress).DialContext,
 		TLSClientConfig:       tlsConfig,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,

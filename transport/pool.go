@@ -53,6 +53,7 @@ type clientConfig struct {
 	backoffMax     time.Duration
 	metrics        *Metrics
 	httpClient     *http.Client
+	sourceAddress  string
 }
 
 // credentialsID identifies credentials without keeping the key itself.
@@ -64,7 +65,8 @@ type credentialsID struct {
 func configOf(o Options) clientConfig {
 	return clientConfig{
 		platformURL: o.PlatformURL, caBundle: sha256.Sum256(o.CABundle), allowInsecure: o.AllowInsecureHTTP,
-		agentVersion: o.AgentVersion, userAgent: o.UserAgent, requestTimeout: o.RequestTimeout,
+		sourceAddress: o.SourceAddress,
+		agentVersion:  o.AgentVersion, userAgent: o.UserAgent, requestTimeout: o.RequestTimeout,
 		maxAttempts: o.MaxAttempts, retryAfterCap: o.RetryAfterCap, backoffBase: o.BackoffBase,
 		backoffMax: o.BackoffMax, metrics: o.Metrics, httpClient: o.HTTPClient,
 	}
