@@ -35,6 +35,9 @@ const (
 	DefaultRenewDeadline          = 10 * time.Second
 	DefaultRetryPeriod            = 2 * time.Second
 	DefaultMemoryLimitRatio       = 0.9
+	DefaultShardLeaseDuration     = 20 * time.Second
+	DefaultShardRenewDeadline     = 10 * time.Second
+	DefaultShardRetryPeriod       = 2 * time.Second
 )
 
 // leaderElectionJitter is client-go's leaderelection.JitterFactor: the renew deadline must
@@ -69,6 +72,20 @@ type Config struct {
 	// LeaderElect makes the hub take a Lease before it reconciles, so that only one replica is
 	// active. Default false (the Helm chart turns it on).
 	LeaderElect bool
+	// Sharding spreads member clusters over every replica running with it: each cluster is
+	// streamed by exactly one live replica, fenced by a Lease per cluster in the cluster
+	// Secret namespace. Excludes LeaderElect. Default false.
+	Sharding bool
+	// ReplicaIdentity names this replica in shard Leases and ObsykAgent status. Default:
+	// the host name (the pod name) plus a random suffix.
+	ReplicaIdentity string
+	// ShardLeaseDuration, ShardRenewDeadline and ShardRetryPeriod time the shard Leases: a
+	// dead replica's clusters move after about ShardLeaseDuration; a replica that could not
+	// renew for ShardRenewDeadline stops streaming. Defaults 20s, 10s, 2s.
+	ShardLeaseDuration, ShardRenewDeadline, ShardRetryPeriod time.Duration
+	// PlatformSourceAddress is the local IP of platform connections (multi-homed hosts).
+	// Default: the system's choice.
+	PlatformSourceAddress string
 	// LeaderElectionNamespace is the namespace of the Lease. Default "": the namespace the hub
 	// runs in (required when leader election is on outside a cluster).
 	LeaderElectionNamespace string
@@ -158,6 +175,9 @@ func Default() Config {
 		RenewDeadline:          DefaultRenewDeadline,
 		RetryPeriod:            DefaultRetryPeriod,
 		ShutdownDrainTimeout:   DefaultShutdownDrainTimeout,
+		ShardLeaseDuration:     DefaultShardLeaseDuration,
+		ShardRenewDeadline:     DefaultShardRenewDeadline,
+		ShardRetryPeriod:       DefaultShardRetryPeriod,
 		LogLevel:               DefaultLogLevel,
 		LogFormat:              DefaultLogFormat,
 		MemberQPS:              DefaultMemberQPS,
@@ -191,6 +211,18 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		"name of the leader election Lease")
 	fs.DurationVar(&c.LeaseDuration, "lease-duration", c.LeaseDuration,
 		"how long a candidate waits before taking over an un-renewed Lease")
+	fs.BoolVar(&c.Sharding, "sharding", c.Sharding,
+		"spread member clusters over every replica running with --sharding (Leases per cluster); excludes --leader-elect")
+	fs.StringVar(&c.ReplicaIdentity, "replica-identity", c.ReplicaIdentity,
+		"name of this replica in shard Leases and ObsykAgent status; empty: host name plus a random suffix")
+	fs.DurationVar(&c.ShardLeaseDuration, "shard-lease-duration", c.ShardLeaseDuration,
+		"how long a shard Lease not renewed keeps its holder: a dead replica's clusters move after about this long")
+	fs.DurationVar(&c.ShardRenewDeadline, "shard-renew-deadline", c.ShardRenewDeadline,
+		"a replica that could not renew a cluster's Lease for this long stops streaming it")
+	fs.DurationVar(&c.ShardRetryPeriod, "shard-retry-period", c.ShardRetryPeriod,
+		"period of shard Lease renewals and assignment decisions")
+	fs.StringVar(&c.PlatformSourceAddress, "platform-source-address", c.PlatformSourceAddress,
+		"local IP address platform connections are made from; empty: the system's choice")
 	fs.DurationVar(&c.RenewDeadline, "renew-deadline", c.RenewDeadline,
 		"how long the leader retries renewing before it gives up leadership")
 	fs.DurationVar(&c.RetryPeriod, "retry-period", c.RetryPeriod,
@@ -315,6 +347,25 @@ func (c Config) Validate() error {
 			add("--shutdown-drain-timeout (%s) must be shorter than --lease-duration (%s), or a new leader may start while this one still sends",
 				c.ShutdownDrainTimeout, c.LeaseDuration)
 		}
+	}
+
+	if c.Sharding {
+		if c.LeaderElect {
+			add("--sharding and --leader-elect exclude each other: with sharding every replica works, each on its own clusters")
+		}
+		drain := c.ShutdownDrainTimeout * 8 / 10 // the part of the drain sends may use
+		switch {
+		case c.ShardRetryPeriod <= 0 || c.ShardRenewDeadline <= 0 || c.ShardLeaseDuration <= 0:
+			add("--shard-lease-duration, --shard-renew-deadline and --shard-retry-period must be positive")
+		case c.ShardRetryPeriod >= c.ShardRenewDeadline:
+			add("--shard-retry-period (%s) must be shorter than --shard-renew-deadline (%s)", c.ShardRetryPeriod, c.ShardRenewDeadline)
+		case c.ShardRenewDeadline+drain >= c.ShardLeaseDuration:
+			add("--shard-renew-deadline (%s) plus 80%% of --shutdown-drain-timeout (%s) must be shorter than --shard-lease-duration (%s), or two replicas could send for one cluster",
+				c.ShardRenewDeadline, drain, c.ShardLeaseDuration)
+		}
+	}
+	if c.PlatformSourceAddress != "" && net.ParseIP(c.PlatformSourceAddress) == nil {
+		add("--platform-source-address: %q is not an IP address", c.PlatformSourceAddress)
 	}
 
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {

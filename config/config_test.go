@@ -48,6 +48,9 @@ func TestDefaults(t *testing.T) {
 		SnapshotConcurrency:    2,
 		EventChannelCapacity:   1000,
 		MemoryLimitRatio:       0.9,
+		ShardLeaseDuration:     20 * time.Second,
+		ShardRenewDeadline:     10 * time.Second,
+		ShardRetryPeriod:       2 * time.Second,
 	}))
 	g.Expect(cfg.Validate()).To(Succeed())
 	g.Expect(cfg.AllowExecKubeconfigs || cfg.AllowAuthProviderKubeconfigs || cfg.AllowHubFileReferences ||
@@ -77,7 +80,14 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"--watch-namespaces=team-a,team-b",
 		"--metrics-addr=127.0.0.1:9090",
 		"--probe-addr=:9091",
-		"--leader-elect",
+		"--sharding",
+		"--replica-identity=hub-0",
+		"--shard-lease-duration=45s",
+		"--shard-renew-deadline=20s",
+		"--shard-retry-period=3s",
+		"--platform-source-address=127.0.0.2",
+		"--platform-ca-file=/etc/obsyk/ca.pem",
+		"--collect-secrets",
 		"--leader-election-namespace=hub-system",
 		"--leader-election-id=hub-lease",
 		"--lease-duration=30s",
@@ -105,7 +115,14 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		WatchNamespaces:              []string{"team-a", "team-b"},
 		MetricsAddr:                  "127.0.0.1:9090",
 		ProbeAddr:                    ":9091",
-		LeaderElect:                  true,
+		Sharding:                     true,
+		ReplicaIdentity:              "hub-0",
+		ShardLeaseDuration:           45 * time.Second,
+		ShardRenewDeadline:           20 * time.Second,
+		ShardRetryPeriod:             3 * time.Second,
+		PlatformSourceAddress:        "127.0.0.2",
+		PlatformCAFile:               "/etc/obsyk/ca.pem",
+		CollectSecrets:               true,
 		LeaderElectionNamespace:      "hub-system",
 		LeaderElectionID:             "hub-lease",
 		LeaseDuration:                30 * time.Second,
@@ -171,6 +188,15 @@ func TestFlagsAndEnvironment(t *testing.T) {
 			want: func() config.Config {
 				c := config.Default()
 				c.AllowInsecurePlatformHTTP = true
+				return c
+			},
+		},
+		{
+			name: "--leader-elect turns leader election on",
+			args: []string{"--leader-elect"},
+			want: func() config.Config {
+				c := config.Default()
+				c.LeaderElect = true
 				return c
 			},
 		},
@@ -289,6 +315,16 @@ func TestValidate(t *testing.T) {
 			wantErr: []string{"--leader-election-namespace"}},
 		{name: "an invalid lease name is refused", mutate: func(c *config.Config) { c.LeaderElectionID = "" },
 			wantErr: []string{"--leader-election-id"}},
+		{name: "sharding with leader election is refused", mutate: func(c *config.Config) { c.Sharding, c.LeaderElect = true, true },
+			wantErr: []string{"--sharding and --leader-elect exclude each other"}},
+		{name: "a shard lease that could be taken over while sends still run is refused",
+			mutate:  func(c *config.Config) { c.Sharding, c.ShardLeaseDuration = true, 15*time.Second },
+			wantErr: []string{"--shard-renew-deadline (10s) plus 80% of --shutdown-drain-timeout (8s) must be shorter than --shard-lease-duration (15s)"}},
+		{name: "a shard retry period not shorter than the renew deadline is refused",
+			mutate:  func(c *config.Config) { c.Sharding, c.ShardRetryPeriod = true, 10*time.Second },
+			wantErr: []string{"--shard-retry-period (10s) must be shorter"}},
+		{name: "a source address that is not an IP is refused", mutate: func(c *config.Config) { c.PlatformSourceAddress = "eth0" },
+			wantErr: []string{"--platform-source-address", `"eth0"`}},
 		{name: "a zero lease duration is refused", mutate: func(c *config.Config) { c.LeaseDuration = 0 },
 			wantErr: []string{"--lease-duration must be positive"}},
 		{name: "a negative retry period is refused", mutate: func(c *config.Config) { c.RetryPeriod = -time.Second },

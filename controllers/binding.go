@@ -121,6 +121,9 @@ func (r *Reconciler) ensureHeartbeat(b *binding, interval time.Duration) {
 // outbox figures.
 func (r *Reconciler) fillStatus(agent *obsykv1.ObsykAgent, conds *conditionSet, b *binding) {
 	st := &agent.Status
+	if r.ownership != nil {
+		st.ServedBy = r.ownership.Identity()
+	}
 	if b == nil {
 		st.Outbox = nil
 		return

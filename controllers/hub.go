@@ -43,6 +43,15 @@ type HubOptions struct {
 	LeaderElectionID             string
 	LeaseDuration, RenewDeadline time.Duration
 	RetryPeriod                  time.Duration
+	// Sharding spreads member clusters over every replica running with it, with Leases in
+	// Namespace (clusterregistry.ShardCoordinator); it excludes LeaderElect. ShardIdentity
+	// names this replica (default host name plus a random suffix); ShardLeaseDuration,
+	// ShardRenewDeadline and ShardRetryPeriod default to clusterregistry's (20s, 10s, 2s).
+	Sharding                                                 bool
+	ShardIdentity                                            string
+	ShardLeaseDuration, ShardRenewDeadline, ShardRetryPeriod time.Duration
+	// SourceAddress is the local IP of platform connections. Default: the system's choice.
+	SourceAddress string
 	// DrainTimeout bounds the shutdown: in-flight sends finish or are abandoned within it.
 	// Default 10s.
 	DrainTimeout time.Duration
@@ -178,7 +187,27 @@ func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error
 			mopts.RetryPeriod = &opts.RetryPeriod
 		}
 	}
-	mgr, err := mcmanager.New(cfg, registry, mopts)
+	var (
+		coord  *clusterregistry.ShardCoordinator
+		mcOpts []mcmanager.Option
+		drain  = opts.DrainTimeout * 8 / 10 // in-flight sends may finish within most of the drain
+	)
+	if opts.Sharding {
+		if opts.LeaderElect {
+			return nil, errors.New("sharding and leader election exclude each other: with sharding every replica works")
+		}
+		coord, err = clusterregistry.NewShardCoordinator(clusterregistry.ShardOptions{
+			Client: direct, Namespace: opts.Namespace, Identity: opts.ShardIdentity,
+			LeaseDuration: opts.ShardLeaseDuration, RenewDeadline: opts.ShardRenewDeadline,
+			RetryPeriod: opts.ShardRetryPeriod, DrainTimeout: drain,
+			Logger: log.WithName("shard"), Registerer: opts.Metrics,
+		})
+		if err != nil {
+			return nil, err
+		}
+		mcOpts = append(mcOpts, mcmanager.WithCoordinator(coord))
+	}
+	mgr, err := mcmanager.New(cfg, registry, mopts, mcOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("manager: %w", err)
 	}
@@ -198,8 +227,7 @@ func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error
 	im := ingest.NewManager(ingest.Options{
 		Logger: log.WithName("ingest"), Kinds: kinds, SnapshotConcurrency: opts.SnapshotConcurrency,
 		QPS: opts.MemberQPS, Burst: opts.MemberBurst, Metrics: ingest.NewMetrics(opts.Metrics),
-		// In-flight sends may finish within most of the drain; the rest is for the lease.
-		DrainTimeout:         opts.DrainTimeout * 8 / 10,
+		DrainTimeout:         drain,
 		EventChannelCapacity: opts.EventChannelCapacity,
 	})
 	if err := mgr.Add(im); err != nil {
@@ -229,9 +257,15 @@ func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error
 		recOpts.HeartbeatTimeout = capDuration(recOpts.HeartbeatTimeout, DefaultHeartbeatTimeout, lease)
 		recOpts.RequestTimeout = capDuration(recOpts.RequestTimeout, 30*time.Second, lease)
 	}
+	recOpts.SourceAddress = opts.SourceAddress
 	local := mgr.GetLocalManager()
+	var ownership Ownership
+	if coord != nil {
+		ownership = coord
+	}
 	rec, err := NewReconciler(ReconcilerDeps{
-		Client: local.GetClient(), APIReader: local.GetAPIReader(), Registry: registry,
+		Ownership: ownership,
+		Client:    local.GetClient(), APIReader: local.GetAPIReader(), Registry: registry,
 		Ingest: im, Pool: pool, Local: local, Recorder: local.GetEventRecorder("obsyk-hub"),
 		Logger: log.WithName("obsykagent"), Collected: kinds,
 	}, recOpts)

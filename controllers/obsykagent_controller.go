@@ -31,6 +31,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/source"
+	"sigs.k8s.io/multicluster-runtime/pkg/multicluster"
 
 	obsykv1 "github.com/obsyk/obsyk-hub/api/v1"
 	"github.com/obsyk/obsyk-hub/auth"
@@ -84,6 +85,8 @@ type ReconcilerOptions struct {
 	EventSendTimeout, HeartbeatTimeout, SnapshotTimeout, RequestTimeout time.Duration
 	// OutboxMaxBytes is each agent's outbox budget. Default ingest's (64 MiB).
 	OutboxMaxBytes int64
+	// SourceAddress is the local IP of platform connections. Default: the system's choice.
+	SourceAddress string
 	// PlatformCABundle is PEM trusted for platform URLs in addition to the system roots
 	// (a private platform, the simulator). Default none.
 	PlatformCABundle []byte
@@ -129,6 +132,7 @@ type Reconciler struct {
 	ingest    *ingest.Manager
 	pool      *transport.Pool
 	local     cluster.Cluster // the hub's own cluster, engaged into ingest on first use
+	ownership Ownership       // nil: this replica serves every agent
 	recorder  events.EventRecorder
 	opts      ReconcilerOptions
 	collected map[transport.Kind]bool
@@ -144,6 +148,21 @@ type Reconciler struct {
 	wg           sync.WaitGroup // heartbeat lanes
 }
 
+// Ownership decides which hub replica serves a cluster when the hub shards clusters across
+// replicas; *clusterregistry.ShardCoordinator implements it.
+type Ownership interface {
+	// Owns reports whether this replica serves the cluster (or, for a name no replica
+	// owns, whether it is the one that reports on it).
+	Owns(cluster string) bool
+	// Identity is this replica's name, written to status.servedBy.
+	Identity() string
+	// Subscribe signals ownership changes.
+	Subscribe() (<-chan struct{}, func())
+	// Engage hands a cluster (the hub's own) to the coordinator, which engages the ingest
+	// Manager with it while this replica owns it.
+	Engage(ctx context.Context, name multicluster.ClusterName, cl cluster.Cluster) error
+}
+
 // ReconcilerDeps are the parts a Reconciler works with. All are required except Local (no
 // agent may then stream the hub's own cluster) and Recorder.
 type ReconcilerDeps struct {
@@ -155,6 +174,9 @@ type ReconcilerDeps struct {
 	Local     cluster.Cluster
 	Recorder  events.EventRecorder
 	Logger    logr.Logger
+	// Ownership, when set, limits this replica to the clusters it owns. Default nil: one
+	// replica serves every agent.
+	Ownership Ownership
 	// Collected are the kinds the ingest Manager collects.
 	Collected []transport.Kind
 }
@@ -181,7 +203,7 @@ func NewReconciler(deps ReconcilerDeps, opts ReconcilerOptions) (*Reconciler, er
 	}
 	return &Reconciler{
 		client: deps.Client, apiReader: deps.APIReader, registry: deps.Registry,
-		ingest: deps.Ingest, pool: deps.Pool, local: deps.Local, recorder: deps.Recorder,
+		ingest: deps.Ingest, pool: deps.Pool, local: deps.Local, recorder: deps.Recorder, ownership: deps.Ownership,
 		opts: opts.withDefaults(), collected: collected, log: deps.Logger,
 		wake:     make(chan event.GenericEvent, 1024),
 		bindings: map[types.NamespacedName]*binding{},
@@ -229,6 +251,12 @@ func (r *Reconciler) Start(ctx context.Context) error {
 
 	changes, unsubscribe := r.registry.Subscribe()
 	defer unsubscribe()
+	var owned <-chan struct{} // nil without sharding: never ready
+	if r.ownership != nil {
+		var stop func()
+		owned, stop = r.ownership.Subscribe()
+		defer stop()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -240,6 +268,8 @@ func (r *Reconciler) Start(ctx context.Context) error {
 			r.wg.Wait()
 			return nil
 		case <-changes:
+			r.wakeAll(ctx)
+		case <-owned:
 			r.wakeAll(ctx)
 		}
 	}
@@ -306,6 +336,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 
+	if !r.serves(agent) {
+		// Another replica owns the agent's cluster: it streams it and writes the status.
+		r.release(req.NamespacedName)
+		return ctrl.Result{RequeueAfter: r.opts.StatusInterval}, nil
+	}
 	orig := agent.DeepCopy()
 	conds := newConditionSet(agent.Status.Conditions, agent.Generation)
 	result, b := r.bind(ctx, agent, conds, log)
@@ -322,6 +357,25 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 	}
 	return result, nil
+}
+
+// serves reports whether this replica serves the agent: always without sharding,
+// otherwise when it owns the agent's cluster. An agent streaming the hub's own cluster
+// hands that cluster to the coordinator first, on every replica, so that its owner has it.
+func (r *Reconciler) serves(agent *obsykv1.ObsykAgent) bool {
+	if r.ownership == nil {
+		return true
+	}
+	s, err := parseSpec(agent, true, r.collected)
+	if err != nil {
+		return r.ownership.Owns("agent/" + agent.Namespace + "/" + agent.Name)
+	}
+	if s.local && r.local != nil && agent.Namespace == r.opts.HubNamespace {
+		if err := r.engageLocal(); err != nil {
+			r.log.Error(err, "hand the hub's own cluster to the coordinator")
+		}
+	}
+	return r.ownership.Owns(s.cluster)
 }
 
 // bind checks the agent and makes its binding match. On a refusal it releases any binding,
@@ -394,7 +448,8 @@ func (r *Reconciler) bind(ctx context.Context, agent *obsykv1.ObsykAgent, conds 
 		PlatformURL: s.platformURL, ClientID: creds.clientID, PrivateKeyPEM: creds.key,
 		AgentVersion: r.opts.AgentVersion, AllowInsecureHTTP: r.opts.AllowInsecureHTTP,
 		RequestTimeout: r.opts.RequestTimeout, Metrics: r.opts.TransportMetrics, CABundle: r.opts.PlatformCABundle,
-		Logger: r.log.WithValues("agent", key.String()),
+		SourceAddress: r.opts.SourceAddress,
+		Logger:        r.log.WithValues("agent", key.String()),
 	})
 	if err != nil {
 		reason, msg := ReasonInvalidCredentials, "the credentials cannot be used: "+err.Error()
@@ -553,7 +608,11 @@ func (r *Reconciler) engageLocal() error {
 	if r.localEngaged {
 		return nil
 	}
-	if err := r.ingest.Engage(r.ctx, LocalClusterName, r.local); err != nil {
+	engage := r.ingest.Engage
+	if r.ownership != nil {
+		engage = r.ownership.Engage
+	}
+	if err := engage(r.ctx, LocalClusterName, r.local); err != nil {
 		return fmt.Errorf("collect the hub's own cluster: %w", err)
 	}
 	r.localEngaged = true

@@ -160,6 +160,11 @@ type ObsykAgentStatus struct {
 	// outbox describes the changes waiting to be sent.
 	// +optional
 	Outbox *OutboxStatus `json:"outbox,omitempty"`
+
+	// servedBy is the hub replica that streams this agent's cluster and writes this status,
+	// when the hub shards clusters across replicas (--sharding).
+	// +optional
+	ServedBy string `json:"servedBy,omitempty"`
 }
 
 // ResourceCounts counts collected objects per kind. Keys are camelCase as in the reference
@@ -210,6 +215,7 @@ type OutboxStatus struct {
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 // +kubebuilder:printcolumn:name="Target",type=string,JSONPath=`.spec.clusterRef.name`,priority=1
 // +kubebuilder:printcolumn:name="Platform",type=string,JSONPath=`.spec.platformURL`,priority=1
+// +kubebuilder:printcolumn:name="Replica",type=string,JSONPath=`.status.servedBy`,priority=1
 type ObsykAgent struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -88,6 +88,12 @@ func hubOptions(cfg config.Config, log logr.Logger) controllers.HubOptions {
 		RenewDeadline:           cfg.RenewDeadline,
 		RetryPeriod:             cfg.RetryPeriod,
 		DrainTimeout:            cfg.ShutdownDrainTimeout,
+		Sharding:                cfg.Sharding,
+		ShardIdentity:           cfg.ReplicaIdentity,
+		ShardLeaseDuration:      cfg.ShardLeaseDuration,
+		ShardRenewDeadline:      cfg.ShardRenewDeadline,
+		ShardRetryPeriod:        cfg.ShardRetryPeriod,
+		SourceAddress:           cfg.PlatformSourceAddress,
 		KubeconfigPolicy: clusterregistry.KubeconfigPolicy{
 			AllowExec:         cfg.AllowExecKubeconfigs,
 			AllowAuthProvider: cfg.AllowAuthProviderKubeconfigs,
