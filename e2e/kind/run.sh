@@ -71,7 +71,10 @@ CLIENT_ID_PREFIX=kind-e2e-
 
 ADMIN_URL=http://127.0.0.1:$SIM_ADMIN_PORT
 WORK=        # set by main once the prerequisites are there
-CREATED=()   # the kind clusters this run created, deleted at exit unless --keep
+# The kind clusters this run created and their kubeconfig files, deleted at exit unless
+# --keep; the user's own kubeconfig is never read or written.
+CREATED=()
+CREATED_KUBECONFIGS=()
 
 log() { printf '\n== %s ==\n' "$*"; }
 die() { echo "run.sh: $*" >&2; exit 1; }
@@ -89,10 +92,12 @@ check_prerequisites() {
     exit 2
   fi
   docker info >/dev/null 2>&1 || die "docker cannot reach its engine ('docker info' fails): start it, or check your permissions"
-  "$HELM" version --short | grep -q '^v3\.' || die "$HELM is not Helm 3"
-  local c
+  local helm_version clusters c
+  helm_version=$("$HELM" version --short)
+  [[ $helm_version == v3.* ]] || die "$HELM is $helm_version, not Helm 3"
+  clusters=$(kind get clusters 2>/dev/null)
   for c in "$HUB_CLUSTER" "${MEMBERS[@]/#/$PREFIX-}"; do
-    if kind get clusters 2>/dev/null | grep -qx "$c"; then
+    if grep -qx -- "$c" <<<"$clusters"; then
       die "a kind cluster named $c exists already: delete it (kind delete cluster --name $c) or set KIND_PREFIX"
     fi
   done
@@ -117,11 +122,12 @@ cleanup() {
   fi
   if [[ $KEEP == true ]]; then
     echo "run.sh: kept the clusters (${CREATED[*]:-none}) and $WORK"
-    echo "  delete them with: kind delete cluster --name <name>"
+    echo "  delete them with: kind delete cluster --name <name> --kubeconfig $WORK/<hub|member-N>.kubeconfig"
   else
-    local c
-    for c in "${CREATED[@]}"; do
-      kind delete cluster --name "$c" >/dev/null 2>&1 || echo "run.sh: could not delete kind cluster $c" >&2
+    local i
+    for i in "${!CREATED[@]}"; do
+      kind delete cluster --name "${CREATED[$i]}" --kubeconfig "${CREATED_KUBECONFIGS[$i]}" >/dev/null 2>&1 ||
+        echo "run.sh: could not delete kind cluster ${CREATED[$i]}" >&2
     done
     if [[ $rc -eq 0 && -z ${WORK_DIR:-} ]]; then
       rm -rf "$WORK"
@@ -152,6 +158,7 @@ create_cluster() {
     args+=(--image "$KIND_NODE_IMAGE")
   fi
   CREATED+=("$name")
+  CREATED_KUBECONFIGS+=("$kubeconfig")
   kind "${args[@]}"
 }
 
