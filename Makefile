@@ -80,6 +80,13 @@ test-unit: testbins ## Unit and integration tests (real control planes where Kub
 test-e2e: testbins $(HELM) ## The test bed, platform simulator, convergence checker and Helm chart tests, on real control planes.
 	$(GO_TEST) ./e2e/...
 
+# Extra arguments of e2e/kind/run.sh, e.g. KIND_ARGS=--keep.
+KIND_ARGS ?=
+
+.PHONY: test-e2e-kind
+test-e2e-kind: $(HELM) ## The e2e scenarios on kind clusters, a hub and 2 members (needs Docker, kind, kubectl; not run in CI). See e2e/kind/README.md.
+	HELM=$(HELM) e2e/kind/run.sh $(KIND_ARGS)
+
 .PHONY: bench
 bench: testbins ## Run the Go benchmarks (transport throughput, streamed snapshot memory).
 	go test -run '^$$' -bench . -benchmem -count=1 ./transport/...

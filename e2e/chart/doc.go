@@ -12,9 +12,14 @@
 //   - the upgrade path from obsyk-operator: its CRD (installed without Helm ownership) and an
 //     existing ObsykAgent, the migration step of the chart's README run verbatim, `helm
 //     install`, then `helm upgrade` to a chart whose CRD changed, then `helm uninstall`, which
-//     keeps the CRD and the agents.
+//     keeps the CRD and the agents;
+//   - the hub, run in-process as the chart's ServiceAccount (impersonation) against a hub
+//     control plane holding only the CRD and the RBAC the chart renders (with its default
+//     values, with hubCluster.collect, and with every optional feature on), serves agents
+//     in several namespaces to convergence, takes its Lease and records Events, and the API
+//     server refuses none of its requests; SubjectAccessReviews check that the same
+//     identity may do nothing more.
 //
-// There is no kubelet in the test control planes, so the hub's pods never run; what the
-// hub does with its permissions is checked with SubjectAccessReviews against the installed
-// RBAC.
+// There is no kubelet in the test control planes, so the hub's pods never run: the
+// Deployment's flags are parsed and given to the in-process hub instead.
 package chart

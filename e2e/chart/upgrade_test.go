@@ -10,7 +10,6 @@ import (
 	"time"
 
 	. "github.com/onsi/gomega"
-	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -220,53 +219,4 @@ func changedChart(t *testing.T, g Gomega) string {
 	g.Expect(version.Match(chart)).To(BeTrue())
 	g.Expect(os.WriteFile(chartFile, version.ReplaceAll(chart, []byte("version: 99.0.0-upgrade-test")), 0o644)).To(Succeed())
 	return dir
-}
-
-// checkHubAccess asks the API server, with SubjectAccessReviews, what the chart's
-// ServiceAccount may do.
-func checkHubAccess(ctx context.Context, g Gomega, cluster *testbed.Cluster) {
-	sa := "system:serviceaccount:" + releaseNamespace + ":" + releaseName
-	groups := []string{"system:serviceaccounts", "system:serviceaccounts:" + releaseNamespace, "system:authenticated"}
-	allowed := func(g Gomega, attrs authorizationv1.ResourceAttributes) bool {
-		review, err := cluster.Kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{
-			Spec: authorizationv1.SubjectAccessReviewSpec{User: sa, Groups: groups, ResourceAttributes: &attrs},
-		}, metav1.CreateOptions{})
-		g.Expect(err).NotTo(HaveOccurred())
-		return review.Status.Allowed
-	}
-	cases := []struct {
-		name  string
-		attrs authorizationv1.ResourceAttributes
-		want  bool
-	}{
-		{"watches ObsykAgents in every namespace", authorizationv1.ResourceAttributes{Verb: "watch", Group: "obsyk.io", Resource: "obsykagents"}, true},
-		{"updates an agent's status", authorizationv1.ResourceAttributes{Namespace: "team-a", Verb: "update", Group: "obsyk.io", Resource: "obsykagents", Subresource: "status"}, true},
-		{"updates an agent's finalizers", authorizationv1.ResourceAttributes{Namespace: "team-a", Verb: "update", Group: "obsyk.io", Resource: "obsykagents", Subresource: "finalizers"}, true},
-		{"never deletes an agent", authorizationv1.ResourceAttributes{Namespace: "team-a", Verb: "delete", Group: "obsyk.io", Resource: "obsykagents"}, false},
-		{"gets a credentials Secret by name", authorizationv1.ResourceAttributes{Namespace: "team-a", Verb: "get", Resource: "secrets", Name: "obsyk-credentials"}, true},
-		{"lists and watches kubeconfig Secrets in its namespace", authorizationv1.ResourceAttributes{Namespace: releaseNamespace, Verb: "watch", Resource: "secrets"}, true},
-		{"lists no Secrets in another namespace", authorizationv1.ResourceAttributes{Namespace: "team-a", Verb: "list", Resource: "secrets"}, false},
-		{"lists no Secrets cluster-wide", authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets"}, false},
-		{"writes no Secret", authorizationv1.ResourceAttributes{Namespace: releaseNamespace, Verb: "update", Resource: "secrets"}, false},
-		{"takes its Lease in its namespace", authorizationv1.ResourceAttributes{Namespace: releaseNamespace, Verb: "update", Group: "coordination.k8s.io", Resource: "leases"}, true},
-		{"takes no Lease elsewhere", authorizationv1.ResourceAttributes{Namespace: "kube-system", Verb: "update", Group: "coordination.k8s.io", Resource: "leases"}, false},
-		{"records Events", authorizationv1.ResourceAttributes{Namespace: "team-a", Verb: "create", Group: "events.k8s.io", Resource: "events"}, true},
-		{"reads the ObsykAgent CRD", authorizationv1.ResourceAttributes{Verb: "get", Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions", Name: crdName}, true},
-		{"reads no other CRD", authorizationv1.ResourceAttributes{Verb: "get", Group: "apiextensions.k8s.io", Resource: "customresourcedefinitions", Name: "servicemonitors.monitoring.coreos.com"}, false},
-		{"does not read the hub's own cluster without hubCluster.collect", authorizationv1.ResourceAttributes{Verb: "list", Resource: "pods"}, false},
-	}
-	// The authorizer learns of new bindings through its informers: wait for every grant
-	// before judging the denials.
-	g.Eventually(func(g Gomega) {
-		for _, tc := range cases {
-			if tc.want {
-				g.Expect(allowed(g, tc.attrs)).To(BeTrue(), tc.name)
-			}
-		}
-	}).WithTimeout(settleTimeout).Should(Succeed())
-	for _, tc := range cases {
-		if !tc.want {
-			g.Expect(allowed(g, tc.attrs)).To(BeFalse(), tc.name)
-		}
-	}
 }

@@ -97,8 +97,19 @@ type clientRequest struct {
 //	POST /faults/clear          remove every fault
 //	POST /faults/expire-tokens  expire every issued access token now
 //	POST /clients               register a client {"client_id": "...", "public_key_pem": "..."}
+//	GET  /ca                    the CA certificate (PEM) that clients of the platform URL must
+//	                            trust; 404 with PlainHTTP
 func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ca", func(w http.ResponseWriter, _ *http.Request) {
+		ca := s.CACertPEM()
+		if ca == nil {
+			adminError(w, http.StatusNotFound, fmt.Errorf("the simulator serves plain http: there is no CA"))
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-pem-file")
+		_, _ = w.Write(ca) // the client may have gone; nothing to do about it
+	})
 	mux.HandleFunc("GET /clusters", func(w http.ResponseWriter, _ *http.Request) {
 		adminJSON(w, http.StatusOK, s.Clusters())
 	})

@@ -223,4 +223,15 @@ func TestAdminHandler(t *testing.T) {
 	g.Expect(code).To(Equal(400))
 	code, _ = call("DELETE", "/clusters", "")
 	g.Expect(code).To(Equal(405))
+
+	code, body = call("GET", "/ca", "")
+	g.Expect(code).To(Equal(200))
+	g.Expect(body).To(Equal(string(sim.CACertPEM())), "the CA a remote client must trust")
+	plain := StartForTest(t, Options{PlainHTTP: true})
+	plainAdmin := httptest.NewServer(plain.AdminHandler())
+	t.Cleanup(plainAdmin.Close)
+	resp, err := plainAdmin.Client().Get(plainAdmin.URL + "/ca")
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(resp.Body.Close()).To(Succeed())
+	g.Expect(resp.StatusCode).To(Equal(404), "no CA over plain http")
 }
