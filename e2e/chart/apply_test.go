@@ -55,6 +55,7 @@ func TestRenderedObjectsAreAcceptedByARealAPIServer(t *testing.T) {
 	}{
 		{"with the default values", nil},
 		{"with every optional feature on", []string{"-f", filepath.Join(chartDir(t), allFeatures), "--api-versions", serviceMonitorAPI}},
+		{"sharded across replicas", []string{"-f", filepath.Join(chartDir(t), sharded)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/yaml"
@@ -206,7 +207,10 @@ type impersonatedHub struct {
 func startImpersonatedHub(ctx context.Context, t *testing.T, g Gomega, hub *testbed.Cluster, r rendered, sims ...*platform.Server) *impersonatedHub {
 	t.Helper()
 	cfg, _ := hubArgs(g, deploymentOf(g, r))
-	g.Expect(cfg.LeaderElect).To(BeTrue(), "the chart turns leader election on")
+	g.Expect(cfg.LeaderElect).To(Equal(!cfg.Sharding), "the chart turns leader election on, unless it shards")
+	if strings.Contains(cfg.ReplicaIdentity, "$(") {
+		cfg.ReplicaIdentity = "obsyk-hub-0" // the kubelet expands $(POD_NAME); here we do
+	}
 	var ca []byte
 	for _, s := range sims {
 		ca = append(ca, s.CACertPEM()...)
@@ -230,6 +234,11 @@ func startImpersonatedHub(ctx context.Context, t *testing.T, g Gomega, hub *test
 		DrainTimeout:            cfg.ShutdownDrainTimeout,
 		CAPISecrets:             cfg.CAPIKubeconfigSecrets,
 		CollectSecrets:          cfg.CollectSecrets,
+		Sharding:                cfg.Sharding,
+		ShardIdentity:           cfg.ReplicaIdentity,
+		ShardLeaseDuration:      cfg.ShardLeaseDuration,
+		ShardRenewDeadline:      cfg.ShardRenewDeadline,
+		ShardRetryPeriod:        cfg.ShardRetryPeriod,
 		PlatformCABundle:        ca,
 		Metrics:                 prometheus.NewRegistry(),
 		Logger:                  log,
@@ -533,4 +542,57 @@ func TestHubRunsWithTheChartsIdentityInWatchedNamespaces(t *testing.T) {
 		_, seen := hub.requests.snapshot()
 		g.Expect(seen).NotTo(ContainElement(MatchRegexp(`^GET /apis/obsyk\.io/v1/obsykagents$`)), "no agent is read outside the watched namespaces")
 	})
+}
+
+// TestHubRunsShardedWithTheChartsIdentity runs the hub as the chart's ServiceAccount with
+// sharding on (ci/sharding-values.yaml): the hub takes its peer Lease and the member's
+// cluster Lease in the release namespace, serves the agent (status.servedBy names it), and
+// the API server refuses none of its requests.
+func TestHubRunsShardedWithTheChartsIdentity(t *testing.T) {
+	g := NewWithT(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	f := testbed.NewTestFleet(t, testbed.FleetOptions{Members: 1, Hub: testbed.ClusterOptions{Scheme: controllers.Scheme()}})
+	hc, member := f.Hub.Client, f.Members[0]
+	kubeconfig := writeKubeconfig(t, f.Hub)
+	g.Expect(hc.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: releaseNamespace}})).To(Succeed())
+	r := render(t, g, "-f", filepath.Join(chartDir(t), sharded))
+	applyIdentity(ctx, t, g, kubeconfig, r)
+	waitEstablished(ctx, g, hc, crdName)
+
+	_, err := clusterregistry.Register(ctx, clusterregistry.RegisterOptions{
+		Name: member.Name, Member: member.Config, Hub: hc, Namespace: releaseNamespace, LegacyTokenWait: -1,
+	})
+	g.Expect(err).NotTo(HaveOccurred())
+	memberUID, err := converge.ClusterUID(ctx, member.Client)
+	g.Expect(err).NotTo(HaveOccurred())
+	sim := platform.StartForTest(t, platform.Options{})
+	g.Expect(hc.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: releaseNamespace, Name: "obsyk-credentials"},
+		Data:       platformClient(g, "client-sharded", sim),
+	})).To(Succeed())
+
+	hub := startImpersonatedHub(ctx, t, g, f.Hub, r, sim)
+	g.Expect(hub.cfg.Sharding).To(BeTrue())
+	g.Expect(hc.Create(ctx, obsykAgent(releaseNamespace, "member", sim.URL(), member.Name))).To(Succeed())
+	waitReady(ctx, g, hc, releaseNamespace, "member", memberUID)
+	_, err = converge.WaitConverged(ctx, member.Client, memberUID, sim, converge.Options{ExcludeKinds: []string{"Secret"}}, 3*time.Minute)
+	g.Expect(err).NotTo(HaveOccurred())
+
+	a := &obsykv1.ObsykAgent{}
+	g.Expect(hc.Get(ctx, client.ObjectKey{Namespace: releaseNamespace, Name: "member"}, a)).To(Succeed())
+	g.Expect(a.Status.ServedBy).To(Equal(hub.cfg.ReplicaIdentity))
+	var leases coordinationv1.LeaseList
+	g.Expect(hc.List(ctx, &leases, client.InNamespace(releaseNamespace), client.HasLabels{clusterregistry.ShardLeaseLabel})).To(Succeed())
+	holders := map[string]string{}
+	for _, l := range leases.Items {
+		holders[l.Labels[clusterregistry.ShardLeaseLabel]+"/"+l.Labels[clusterregistry.ShardLeaseCluster]] = ptr.Deref(l.Spec.HolderIdentity, "")
+	}
+	g.Expect(holders).To(HaveKeyWithValue("peer/", hub.cfg.ReplicaIdentity))
+	g.Expect(holders).To(HaveKeyWithValue("cluster/"+member.Name, hub.cfg.ReplicaIdentity))
+
+	g.Expect(hub.stop()).To(Succeed())
+	refused, _ := hub.requests.snapshot()
+	g.Expect(refused).To(BeEmpty(), "the chart's RBAC lets the sharded hub do all it does")
+	g.Expect(hub.logs.String()).NotTo(ContainSubstring("forbidden"))
 }

@@ -25,6 +25,9 @@ import (
 // allFeatures is the values file that turns every optional feature on.
 const allFeatures = "ci/all-features-values.yaml"
 
+// sharded turns sharding across replicas on (leader election off).
+const sharded = "ci/sharding-values.yaml"
+
 // serviceMonitorAPI tells helm template that the cluster serves ServiceMonitors.
 const serviceMonitorAPI = "monitoring.coreos.com/v1/ServiceMonitor"
 
@@ -245,6 +248,8 @@ func TestChartWithEveryOptionalFeature(t *testing.T) {
 		g := NewWithT(t)
 		_, withDefaults := hubArgs(g, deploymentOf(g, render(t, g)))
 		_, withAll := hubArgs(g, deploymentOf(g, r))
+		_, withSharding := hubArgs(g, deploymentOf(g, render(t, g, "-f", filepath.Join(chartDir(t), sharded))))
+		withAll = append(withAll, withSharding...)
 		var all []string
 		fs := pflag.NewFlagSet("run", pflag.ContinueOnError)
 		cfg := config.Default()
