@@ -512,7 +512,7 @@ func (c *churn) stop(t *testing.T) int64 {
 
 // startExtraCluster starts one more member control plane, stopped by TestMain at the end.
 func startExtraCluster(ctx context.Context, name string) (*testbed.Cluster, error) {
-	c, err := testbed.StartCluster(ctx, testbed.ClusterOptions{Name: name})
+	c, err := testbed.StartCluster(ctx, testbed.ClusterOptions{Name: name, StopTimeout: memberStopTimeout})
 	if err != nil {
 		return nil, err
 	}

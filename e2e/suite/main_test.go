@@ -42,6 +42,10 @@ const (
 
 	// setupTimeout bounds TestMain's set-up: the build, the fleet, registration, seeding.
 	setupTimeout = 15 * time.Minute
+	// memberStopTimeout bounds a member process's graceful stop. The test bed's default
+	// (20 s) is too short for a kube-apiserver with the hub's watches on a loaded machine,
+	// and after such a timeout envtest cannot start that kube-apiserver again (scenario 6).
+	memberStopTimeout = 90 * time.Second
 )
 
 // s is the suite's shared state, set up by TestMain for every test of the package.
@@ -157,7 +161,7 @@ func setUp() (*suite, error) {
 				Scheme:            controllers.Scheme(),
 			},
 			MemberOptions: func(i int) testbed.ClusterOptions {
-				return testbed.ClusterOptions{WatchCacheDisabled: i == watchCacheOffMember}
+				return testbed.ClusterOptions{WatchCacheDisabled: i == watchCacheOffMember, StopTimeout: memberStopTimeout}
 			},
 		})
 		if err != nil {
