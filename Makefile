@@ -77,7 +77,7 @@ test-unit: testbins ## Unit and integration tests (real control planes where Kub
 	$(GO_TEST) $$(go list ./... | grep -v '/e2e/')
 
 .PHONY: test-e2e
-test-e2e: testbins $(HELM) ## The test bed, platform simulator, convergence checker and Helm chart tests, on real control planes.
+test-e2e: testbins $(HELM) ## The test bed, platform simulator, convergence checker, Helm chart and end-to-end suite (the hub binary under faults), on real control planes.
 	$(GO_TEST) ./e2e/...
 
 # Extra arguments of e2e/kind/run.sh, e.g. KIND_ARGS=--keep.
