@@ -13,6 +13,7 @@ import (
 	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/obsyk/obsyk-hub/clusterregistry"
@@ -41,6 +42,8 @@ func runManager(args []string, stdout, stderr io.Writer) int {
 		return usageError(stderr, name, err.Error())
 	}
 	ctrl.SetLogger(log)
+	// client-go logs through klog: the same format, the same (capped) verbosity.
+	klog.SetLogger(log)
 	if _, err := config.ApplyMemoryLimit(cfg, log); err != nil {
 		log.Error(err, "memory limit not applied; the Go runtime runs without a soft limit")
 	}
