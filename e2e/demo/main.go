@@ -16,6 +16,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	goruntime "runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -171,8 +172,11 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 	rg.Go(func() error { return report(rctx, out, fleet.Hub.Client, sim, members, o.interval) })
 	err = rg.Wait()
-	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		err = nil // Ctrl-C or --duration: a normal end.
+	// Ctrl-C or --duration is a normal end; so is client-go's rate limiter refusing a wait
+	// that would outlast --duration.
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
+		(err != nil && strings.Contains(err.Error(), "would exceed context deadline")) {
+		err = nil
 	}
 	// One last table, on a context of its own so it is printed after Ctrl-C too.
 	finalCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

@@ -265,10 +265,15 @@ func (r *runner) churn(ctx context.Context, d time.Duration) error {
 
 // churnMember is one member's churn, until ctx ends (which is not an error).
 func churnMember(ctx context.Context, m *Member, pause time.Duration) error {
-	stopped := func() bool { return ctx.Err() != nil }
+	// The churn's end is its context's deadline. client-go's rate limiter refuses a wait
+	// that would outlast the deadline before the deadline passes: that is the end too.
+	var stoppedErr error
+	stopped := func() bool {
+		return ctx.Err() != nil || (stoppedErr != nil && strings.Contains(stoppedErr.Error(), "would exceed context deadline"))
+	}
 	nsRefs, err := workload.Create(ctx, m.Client, "Namespace", "", 1, workload.Options{Prefix: "churn"})
 	if err != nil {
-		if stopped() {
+		if stoppedErr = err; stopped() {
 			return nil
 		}
 		return fmt.Errorf("churn member %s: %w", m.Name, err)
@@ -284,7 +289,7 @@ func churnMember(ctx context.Context, m *Member, pause time.Duration) error {
 			refs, err := workload.Create(ctx, m.Client, c.kind, ns, c.n, workload.Options{Prefix: fmt.Sprintf("churn-%d", round)})
 			created = append(created, refs...)
 			if err != nil {
-				if stopped() {
+				if stoppedErr = err; stopped() {
 					return nil
 				}
 				return fmt.Errorf("churn member %s: %w", m.Name, err)
@@ -292,7 +297,7 @@ func churnMember(ctx context.Context, m *Member, pause time.Duration) error {
 		}
 		if n := len(rounds); n >= 1 {
 			if err := workload.Mutate(ctx, m.Client, rounds[n-1], workload.Options{}); err != nil {
-				if stopped() {
+				if stoppedErr = err; stopped() {
 					return nil
 				}
 				return fmt.Errorf("churn member %s: %w", m.Name, err)
@@ -300,7 +305,7 @@ func churnMember(ctx context.Context, m *Member, pause time.Duration) error {
 		}
 		if n := len(rounds); n >= 2 {
 			if err := workload.Delete(ctx, m.Client, rounds[n-2], workload.Options{}); err != nil {
-				if stopped() {
+				if stoppedErr = err; stopped() {
 					return nil
 				}
 				return fmt.Errorf("churn member %s: %w", m.Name, err)
