@@ -44,4 +44,7 @@ for b in "${need[@]}"; do
   echo "testbins: built $b in $(( $(date +%s) - start ))s"
 done
 "$out/kube-apiserver" --version
-"$out/etcd" --version | head -1
+# Capture, then print the first line: `| head -1` can end etcd with SIGPIPE, which pipefail
+# turns into a failed build.
+etcd_version=$("$out/etcd" --version)
+echo "${etcd_version%%$'\n'*}"
