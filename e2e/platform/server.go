@@ -304,6 +304,36 @@ func (s *Server) Cluster(clusterUID string) ClusterState {
 	return c.deepCopy()
 }
 
+// ClusterIn is Cluster without the namespaced objects outside namespaces: every
+// cluster-scoped object (Namespace, Node, ClusterRole, ClusterRoleBinding) and the namespaced
+// objects of the given namespaces. It is the cheap copy for polling a few namespaces of a
+// cluster that holds many objects, and it is what a converge check limited to those
+// namespaces compares.
+func (s *Server) ClusterIn(clusterUID string, namespaces ...string) ClusterState {
+	want := make(map[string]bool, len(namespaces))
+	for _, ns := range namespaces {
+		want[ns] = true
+	}
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	c, ok := s.clusters[clusterUID]
+	if !ok {
+		return ClusterState{ClusterUID: clusterUID, Objects: map[string]map[string]Object{}}
+	}
+	out := *c
+	out.Objects = make(map[string]map[string]Object, len(c.Objects))
+	for kind, byUID := range c.Objects {
+		m := map[string]Object{}
+		for uid, o := range byUID {
+			if o.Namespace == "" || want[o.Namespace] {
+				m[uid] = o.deepCopy()
+			}
+		}
+		out.Objects[kind] = m
+	}
+	return out
+}
+
 // Clusters returns the known cluster_uids, sorted.
 func (s *Server) Clusters() []string {
 	s.stateMu.RLock()
