@@ -1,0 +1,410 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// buildHub builds the hub binary as a release would (no -race, static, trimmed paths) into
+// dir and returns its path.
+func buildHub(ctx context.Context, root, dir string) (string, error) {
+	bin := filepath.Join(dir, "obsyk-hub")
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./cmd/obsyk-hub")
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build ./cmd/obsyk-hub: %w\n%s", err, out)
+	}
+	return bin, nil
+}
+
+// sample is one reading of the hub's memory.
+type sample struct {
+	t    time.Time
+	rss  uint64 // VmRSS from /proc/<pid>/status
+	heap uint64 // go_memstats_heap_inuse_bytes from /metrics
+}
+
+// hubProc is one running `obsyk-hub run` process, sampled in the background.
+type hubProc struct {
+	name        string
+	cmd         *exec.Cmd
+	started     time.Time
+	metricsAddr string
+	pprofAddr   string
+	logPath     string
+	http        *http.Client
+
+	exited  chan struct{}
+	exitErr error // set before exited is closed
+
+	interval atomic.Int64 // sampling interval, ns
+	stopSamp context.CancelFunc
+	sampDone chan struct{}
+
+	mu      sync.Mutex // guards samples
+	samples []sample
+}
+
+// freePorts returns n loopback ports that were free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			_ = l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		lns = append(lns, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// startHub runs `obsyk-hub run` against the hub cluster with metrics and pprof on loopback,
+// waits until /metrics answers and starts sampling RSS and heap.
+func (e *env) startHub(ctx context.Context, name string) (*hubProc, error) {
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, err
+	}
+	h := &hubProc{
+		name:        name,
+		metricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		pprofAddr:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
+		logPath:     filepath.Join(e.out, "hub-"+name+".log"),
+		http:        &http.Client{Timeout: 10 * time.Second},
+		exited:      make(chan struct{}),
+		sampDone:    make(chan struct{}),
+	}
+	h.interval.Store(int64(250 * time.Millisecond))
+	logf, err := os.Create(h.logPath)
+	if err != nil {
+		return nil, fmt.Errorf("create hub log: %w", err)
+	}
+	args := []string{"run",
+		"--hub-kubeconfig", e.hubKubeconfig,
+		"--platform-ca-file", e.caFile,
+		"--metrics-addr", h.metricsAddr,
+		"--probe-addr", fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		"--pprof-addr", h.pprofAddr,
+		"--log-format", "json",
+	}
+	h.cmd = exec.Command(e.hubBin, args...)
+	h.cmd.Stdout, h.cmd.Stderr = logf, logf
+	h.started = time.Now()
+	if err := h.cmd.Start(); err != nil {
+		_ = logf.Close()
+		return nil, fmt.Errorf("start hub: %w", err)
+	}
+	e.progress("hub %s: started %s (pid %d), log %s", name, strings.Join(append([]string{e.hubBin}, args...), " "), h.cmd.Process.Pid, h.logPath)
+	go func() {
+		h.exitErr = h.cmd.Wait()
+		_ = logf.Close()
+		close(h.exited)
+	}()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if _, err := h.scrape(); err == nil {
+			break
+		}
+		select {
+		case <-h.exited:
+			return nil, fmt.Errorf("hub exited at start (%v); last log lines:\n%s", h.exitErr, tail(h.logPath, 15))
+		case <-ctx.Done():
+			h.kill()
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			h.kill()
+			return nil, fmt.Errorf("hub /metrics did not answer within 60s; last log lines:\n%s", tail(h.logPath, 15))
+		}
+	}
+	sctx, cancel := context.WithCancel(context.Background())
+	h.stopSamp = cancel
+	go h.sampleLoop(sctx)
+	return h, nil
+}
+
+func (h *hubProc) pid() int { return h.cmd.Process.Pid }
+
+// alive returns an error when the process has exited.
+func (h *hubProc) alive() error {
+	select {
+	case <-h.exited:
+		return fmt.Errorf("hub %s exited unexpectedly (%v); last log lines:\n%s", h.name, h.exitErr, tail(h.logPath, 15))
+	default:
+		return nil
+	}
+}
+
+// setInterval changes how often memory is sampled.
+func (h *hubProc) setInterval(d time.Duration) { h.interval.Store(int64(d)) }
+
+func (h *hubProc) sampleLoop(ctx context.Context) {
+	defer close(h.sampDone)
+	for {
+		s := sample{t: time.Now()}
+		s.rss, _ = vmRSS(h.pid())
+		if text, err := h.scrape(); err == nil {
+			if v, ok := metricValue(text, "go_memstats_heap_inuse_bytes", nil); ok {
+				s.heap = uint64(v)
+			}
+		}
+		if s.rss > 0 && s.heap > 0 {
+			h.mu.Lock()
+			h.samples = append(h.samples, s)
+			h.mu.Unlock()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(h.interval.Load())):
+		}
+	}
+}
+
+// window returns the samples taken in [from, to].
+func (h *hubProc) window(from, to time.Time) []sample {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []sample
+	for _, s := range h.samples {
+		if !s.t.Before(from) && !s.t.After(to) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// scrape returns the text of /metrics.
+func (h *hubProc) scrape() (string, error) {
+	resp, err := h.http.Get("http://" + h.metricsAddr + "/metrics")
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("/metrics: status %d", resp.StatusCode)
+	}
+	b, err := io.ReadAll(resp.Body)
+	return string(b), err
+}
+
+// metric returns one series' value from /metrics.
+func (h *hubProc) metric(name string, labels map[string]string) (float64, error) {
+	text, err := h.scrape()
+	if err != nil {
+		return 0, err
+	}
+	v, ok := metricValue(text, name, labels)
+	if !ok {
+		return 0, fmt.Errorf("no series %s%v in /metrics", name, labels)
+	}
+	return v, nil
+}
+
+// profile fetches /debug/pprof/<what> into path.
+func (h *hubProc) profile(ctx context.Context, what, path string) error {
+	c := &http.Client{Timeout: 5 * time.Minute}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.pprofAddr+"/debug/pprof/"+what, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return fmt.Errorf("fetch profile %s: %w", what, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("fetch profile %s: status %d", what, resp.StatusCode)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("fetch profile %s: %w", what, err)
+	}
+	return f.Close()
+}
+
+// stop sends SIGTERM and waits for a clean exit; after 45 s it kills the process and
+// reports an error. It returns how long the shutdown took.
+func (h *hubProc) stop() (time.Duration, error) {
+	if h.stopSamp != nil {
+		h.stopSamp()
+		<-h.sampDone
+	}
+	start := time.Now()
+	select {
+	case <-h.exited:
+		return 0, fmt.Errorf("hub %s had already exited (%v)", h.name, h.exitErr)
+	default:
+	}
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.exited:
+		took := time.Since(start)
+		if h.exitErr != nil {
+			return took, fmt.Errorf("hub %s exited with %v after SIGTERM; last log lines:\n%s", h.name, h.exitErr, tail(h.logPath, 15))
+		}
+		return took, nil
+	case <-time.After(45 * time.Second):
+		h.kill()
+		return time.Since(start), fmt.Errorf("hub %s did not stop within 45s of SIGTERM; killed", h.name)
+	}
+}
+
+func (h *hubProc) kill() {
+	_ = h.cmd.Process.Kill()
+	<-h.exited
+}
+
+// vmRSS reads VmRSS of a process, in bytes.
+func vmRSS(pid int) (uint64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+// metricValue finds the series name{labels...} in Prometheus text and returns its value. The
+// series must carry every label given (others are allowed); with several matches the values
+// are summed.
+func metricValue(text, name string, labels map[string]string) (float64, bool) {
+	var sum float64
+	found := false
+	for line := range strings.SplitSeq(text, "\n") {
+		if !strings.HasPrefix(line, name) {
+			continue
+		}
+		rest := line[len(name):]
+		var lbls map[string]string
+		switch {
+		case strings.HasPrefix(rest, "{"):
+			end := strings.LastIndex(rest, "}")
+			if end < 0 {
+				continue
+			}
+			lbls = parseLabels(rest[1:end])
+			rest = rest[end+1:]
+		case strings.HasPrefix(rest, " "):
+		default:
+			continue // a longer metric name
+		}
+		ok := true
+		for k, v := range labels {
+			if lbls[k] != v {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+// parseLabels parses `a="x",b="y"` (values without escaped quotes, which is all the hub's
+// metrics use).
+func parseLabels(s string) map[string]string {
+	out := map[string]string{}
+	for s != "" {
+		eq := strings.Index(s, "=\"")
+		if eq < 0 {
+			break
+		}
+		key := strings.TrimSpace(s[:eq])
+		s = s[eq+2:]
+		end := strings.Index(s, "\"")
+		if end < 0 {
+			break
+		}
+		out[key] = s[:end]
+		s = strings.TrimPrefix(s[end+1:], ",")
+	}
+	return out
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// peakOf returns the largest rss and heap of the samples.
+func peakOf(ss []sample) (rss, heap uint64) {
+	for _, s := range ss {
+		rss = max(rss, s.rss)
+		heap = max(heap, s.heap)
+	}
+	return rss, heap
+}
+
+// medianOf returns the median rss and heap of the samples.
+func medianOf(ss []sample) (rss, heap uint64) {
+	if len(ss) == 0 {
+		return 0, 0
+	}
+	r := make([]uint64, len(ss))
+	hp := make([]uint64, len(ss))
+	for i, s := range ss {
+		r[i], hp[i] = s.rss, s.heap
+	}
+	slices.Sort(r)
+	slices.Sort(hp)
+	return r[len(r)/2], hp[len(hp)/2]
+}

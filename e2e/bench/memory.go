@@ -1,0 +1,408 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	obsykv1 "github.com/obsyk/obsyk-hub/api/v1"
+	"github.com/obsyk/obsyk-hub/e2e/platform"
+)
+
+// memLevel is the hub's memory with a number of pods in the members.
+type memLevel struct {
+	name                 string
+	pods, services, nss  int           // totals across the members
+	added                int           // pods written for this level
+	seedTook             time.Duration // writing them until the members served them
+	startToSnapshots     time.Duration // hub start until every agent's snapshot was accepted
+	peakRSS, peakHeap    uint64        // from the start to the end of the rest window
+	restRSS, restHeap    uint64        // medians over the rest window
+	restSamples, samples int
+}
+
+// bulk counts what the benchmark wrote into each member.
+type bulk struct {
+	pods, services map[string]int // by member name
+	namespaces     int
+	nsSeq          int
+}
+
+func (b *bulk) totalPods() int {
+	n := 0
+	for _, v := range b.pods {
+		n += v
+	}
+	return n
+}
+
+func (b *bulk) totalServices() int {
+	n := 0
+	for _, v := range b.services {
+		n += v
+	}
+	return n
+}
+
+// seedPods writes pods (and services) into members evenly, podsPerNS per namespace, all
+// members at once; it returns when every member serves them.
+func (e *env) seedPods(ctx context.Context, members []*member, pods, services int, prefix string) (time.Duration, error) {
+	start := time.Now()
+	g, gctx := errgroup.WithContext(ctx)
+	for i, m := range members {
+		np := pods/len(members) + btoi(i < pods%len(members))
+		ns := services/len(members) + btoi(i < services%len(members))
+		if np == 0 && ns == 0 {
+			continue
+		}
+		var chunks []string
+		for left := max(np, ns); left > 0; left -= e.o.sz.podsPerNS {
+			e.bulk.nsSeq++
+			e.bulk.namespaces++
+			chunks = append(chunks, fmt.Sprintf("%s-%d", prefix, e.bulk.nsSeq))
+		}
+		g.Go(func() error {
+			p, s := np, ns
+			for _, name := range chunks {
+				n := min(p, e.o.sz.podsPerNS)
+				if n > 0 {
+					if _, err := writeObjects(gctx, m, e.o.seed, "Pod", name, n); err != nil {
+						return err
+					}
+					if err := waitServed(gctx, m, "Pod", name, n, 2*time.Minute); err != nil {
+						return err
+					}
+					p -= n
+				}
+				k := min(s, e.o.sz.podsPerNS)
+				if k > 0 {
+					if _, err := writeObjects(gctx, m, e.o.seed, "Service", name, k); err != nil {
+						return err
+					}
+					s -= k
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, err
+	}
+	for i, m := range members {
+		e.bulk.pods[m.name] += pods/len(members) + btoi(i < pods%len(members))
+		e.bulk.services[m.name] += services/len(members) + btoi(i < services%len(members))
+	}
+	return time.Since(start), nil
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// measureLevel brings the members to target pods (with a Service per servicesPerPods), then
+// restarts the hub and samples its memory during the initial lists and at rest.
+func (e *env) measureLevel(ctx context.Context, target int, name string) (*memLevel, error) {
+	lvl := &memLevel{name: name}
+	if add := target - e.bulk.totalPods(); add > 0 {
+		if e.hub != nil {
+			took, err := e.hub.stop()
+			e.hub = nil
+			if err != nil {
+				return nil, err
+			}
+			e.progress("hub stopped in %s", secs(took))
+		}
+		svc := max(0, target/e.o.sz.servicesPerPods-e.bulk.totalServices())
+		e.progress("memory %s: writing %d pods and %d services into %d members (seed=%s) ...", name, add, svc, len(e.fe.members), e.o.seed)
+		took, err := e.seedPods(ctx, e.fe.members, add, svc, "bench-pods")
+		if err != nil {
+			return nil, fmt.Errorf("seed %d pods: %w", add, err)
+		}
+		lvl.added, lvl.seedTook = add, took
+		e.progress("memory %s: %d pods written and served in %s (%.0f pods/s)", name, add, secs(took), float64(add)/took.Seconds())
+	}
+	lvl.pods, lvl.services, lvl.nss = e.bulk.totalPods(), e.bulk.totalServices(), e.bulk.namespaces
+	start, last, err := e.restartHub(ctx, "mem-"+name)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.waitReady(ctx, e.fe.hub, e.fe.members, time.Minute); err != nil {
+		return nil, err
+	}
+	lvl.startToSnapshots = last.Sub(start)
+	if err := sleep(ctx, e.o.sz.settle); err != nil {
+		return nil, err
+	}
+	restFrom := time.Now()
+	if err := sleep(ctx, e.o.sz.restWindow); err != nil {
+		return nil, err
+	}
+	rest := e.hub.window(restFrom, time.Now())
+	if len(rest) == 0 {
+		return nil, fmt.Errorf("no memory sample of the hub at rest")
+	}
+	lvl.restRSS, lvl.restHeap = medianOf(rest)
+	lvl.restSamples = len(rest)
+	all := e.hub.window(start, time.Now())
+	lvl.peakRSS, lvl.peakHeap = peakOf(all)
+	lvl.samples = len(all)
+	e.progress("memory %s: %d pods: RSS peak %s rest %s; heap peak %s rest %s", name, lvl.pods, mib(lvl.peakRSS), mib(lvl.restRSS), mib(lvl.peakHeap), mib(lvl.restHeap))
+	return lvl, nil
+}
+
+// waitReady waits until every member's agent is Ready with an accepted snapshot.
+func (e *env) waitReady(ctx context.Context, hub client.Client, members []*member, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ready, err := agentsReady(ctx, hub, members)
+		if err == nil {
+			all := true
+			for _, m := range members {
+				all = all && ready[m.name]
+			}
+			if all {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("agents not Ready within %s:%s", timeout, agentStates(ctx, hub, members))
+		}
+		if err := sleep(ctx, 250*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// phaseIdle measures the hub with the members as they come (no bench objects).
+func (e *env) phaseIdle(ctx context.Context) error {
+	lvl, err := e.measureLevel(ctx, 0, "idle")
+	if err != nil {
+		return err
+	}
+	e.idle = lvl
+	return nil
+}
+
+// phaseMemory measures each level and reports measurement 4.
+func (e *env) phaseMemory(ctx context.Context) error {
+	sec := e.newSection("4. Memory against pod count")
+	defer sec.end()
+	if e.idle == nil {
+		return fmt.Errorf("the memory levels need the idle phase first")
+	}
+	for _, target := range e.o.sz.memLevels {
+		lvl, err := e.measureLevel(ctx, target, fmt.Sprintf("%dk", target/1000))
+		if err != nil {
+			return err
+		}
+		e.levels = append(e.levels, lvl)
+	}
+	top := e.levels[len(e.levels)-1]
+	heapPath := filepath.Join(e.out, fmt.Sprintf("heap-%dpods.pb.gz", top.pods))
+	if err := e.hub.profile(ctx, "heap", heapPath); err != nil {
+		return err
+	}
+	e.addProfile(fmt.Sprintf("Heap in use at rest with %d pods (memory, measurement 4)", top.pods), heapPath, "-sample_index=inuse_space")
+
+	sec.printf("The members hold realistic Pods (e2e/workload: three containers, ten volumes, ~8 labels, status Running, `spec.nodeName` set) and one headless Service per %d Pods, %d Pods per namespace, spread evenly over %d members; seed=%s. ",
+		e.o.sz.servicesPerPods, e.o.sz.podsPerNS, len(e.fe.members), e.o.seed)
+	sec.printf("At each level the hub process is restarted: *peak* is the highest sample from its start to the end of the measurement (it covers the initial lists and the snapshots), *rest* the median of the samples taken %s to %s after the last agent's snapshot was accepted. Samples every 250 ms.\n\n",
+		secs(e.o.sz.settle), secs(e.o.sz.settle+e.o.sz.restWindow))
+	sec.printf("| level | pods | services | bench namespaces | pods written in (s) | hub start → all snapshots | RSS peak | RSS rest | heap peak | heap rest | RSS/pod above idle | heap/pod above idle |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, l := range append([]*memLevel{e.idle}, e.levels...) {
+		written := "—"
+		if l.added > 0 {
+			written = fmt.Sprintf("%d in %s (%.0f/s)", l.added, secs(l.seedTook), float64(l.added)/l.seedTook.Seconds())
+		}
+		perRSS, perHeap := "—", "—"
+		if l != e.idle && l.pods > 0 {
+			perRSS = perPod(l.restRSS, e.idle.restRSS, l.pods)
+			perHeap = perPod(l.restHeap, e.idle.restHeap, l.pods)
+		}
+		sec.printf("| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", l.name, l.pods, l.services, l.nss, written,
+			secs(l.startToSnapshots), mib(l.peakRSS), mib(l.restRSS), mib(l.peakHeap), mib(l.restHeap), perRSS, perHeap)
+	}
+	sec.printf("\n![memory against pods](%s)\n\n", "memory.png")
+
+	perPodRSS := (float64(top.restRSS) - float64(e.idle.restRSS)) / float64(top.pods)
+	e.rep.add(4, fmt.Sprintf("hub RSS per pod above idle (at rest, %d pods)", top.pods), "≤ 1 KiB",
+		fmt.Sprintf("%.2f KiB (heap %.2f KiB)", perPodRSS/1024, (float64(top.restHeap)-float64(e.idle.restHeap))/float64(top.pods)/1024),
+		verdict(perPodRSS <= 1024))
+	if top.pods >= 100_000 {
+		e.rep.add(4, fmt.Sprintf("hub RSS at %d pods (rest; peak beside)", top.pods), "≤ 256 MiB",
+			fmt.Sprintf("%s (peak %s)", mib(top.restRSS), mib(top.peakRSS)), verdict(top.restRSS <= 256<<20))
+	} else {
+		e.rep.add(4, fmt.Sprintf("hub RSS at %d pods (rest; peak beside)", top.pods), "≤ 256 MiB at 100k pods",
+			fmt.Sprintf("%s (peak %s); 100k not measured in this run", mib(top.restRSS), mib(top.peakRSS)), nil)
+	}
+	e.rep.add(4, "hub at idle (rest)", "", fmt.Sprintf("RSS %s, heap %s", mib(e.idle.restRSS), mib(e.idle.restHeap)), nil)
+	return nil
+}
+
+func perPod(v, idle uint64, pods int) string {
+	d := float64(v) - float64(idle)
+	return fmt.Sprintf("%.2f KiB", d/float64(pods)/1024)
+}
+
+// phaseSnapshot measures one agent's snapshot of snapshotObjects pods (measurement 5).
+func (e *env) phaseSnapshot(ctx context.Context) error {
+	sec := e.newSection("5. Snapshot")
+	defer sec.end()
+	m0 := e.fe.members[0]
+	if add := e.o.sz.snapshotObjects - e.bulk.pods[m0.name]; add > 0 {
+		if e.hub != nil {
+			if _, err := e.hub.stop(); err != nil {
+				return err
+			}
+			e.hub = nil
+		}
+		e.progress("snapshot: writing %d more pods into %s (seed=%s) ...", add, m0.name, e.o.seed)
+		took, err := e.seedPods(ctx, []*member{m0}, add, 0, "bench-snap")
+		if err != nil {
+			return err
+		}
+		sec.printf("%d pods were added to %s for this measurement in %s (seed=%s).\n\n", add, m0.name, secs(took), e.o.seed)
+	}
+	if _, _, err := e.restartHub(ctx, "snapshot"); err != nil {
+		return err
+	}
+	if err := e.waitReady(ctx, e.fe.hub, e.fe.members, time.Minute); err != nil {
+		return err
+	}
+	if err := sleep(ctx, e.o.sz.settle); err != nil {
+		return err
+	}
+	h := e.hub
+	h.setInterval(50 * time.Millisecond)
+	defer h.setInterval(250 * time.Millisecond)
+	if err := sleep(ctx, 2*time.Second); err != nil {
+		return err
+	}
+	_, baseHeap := medianOf(h.window(time.Now().Add(-2*time.Second), time.Now()))
+	baseRSS, _ := medianOf(h.window(time.Now().Add(-2*time.Second), time.Now()))
+	labels := map[string]string{"agent": m0.agentKey()}
+	durBefore, _ := h.metric("obsyk_hub_ingest_agent_snapshot_duration_seconds_sum", labels)
+	cntBefore, _ := h.metric("obsyk_hub_ingest_agent_snapshot_duration_seconds_count", labels)
+	_, countBefore := lastSnapshot(e.sim, m0.uid)
+
+	profSecs := 20
+	if e.o.quick {
+		profSecs = 8
+	}
+	cpuPath := filepath.Join(e.out, "cpu-snapshot.pb.gz")
+	profDone := make(chan error, 1)
+	go func() { profDone <- h.profile(ctx, fmt.Sprintf("profile?seconds=%d", profSecs), cpuPath) }()
+
+	trigger := time.Now()
+	if err := updateAgent(ctx, e.fe.hub, m0, func(a *obsykv1.ObsykAgent) {
+		if a.Spec.ResyncInterval == "7h" {
+			a.Spec.ResyncInterval = "6h"
+		} else {
+			a.Spec.ResyncInterval = "7h"
+		}
+	}); err != nil {
+		return fmt.Errorf("change the agent to trigger a snapshot: %w", err)
+	}
+	var accepted time.Time
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		t, n := lastSnapshot(e.sim, m0.uid)
+		if n > countBefore {
+			accepted = t
+			break
+		}
+		if err := h.alive(); err != nil {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no snapshot of %s accepted within 5 minutes of the trigger:%s", m0.name, agentStates(ctx, e.fe.hub, []*member{m0}))
+		}
+		if err := sleep(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	if err := sleep(ctx, time.Second); err != nil {
+		return err
+	}
+	peakRSS, peakHeap := peakOf(h.window(trigger, time.Now()))
+	objects, err := h.metric("obsyk_hub_ingest_agent_snapshot_objects", labels)
+	if err != nil {
+		return err
+	}
+	durAfter, _ := h.metric("obsyk_hub_ingest_agent_snapshot_duration_seconds_sum", labels)
+	cntAfter, _ := h.metric("obsyk_hub_ingest_agent_snapshot_duration_seconds_count", labels)
+	hubDur := durAfter - durBefore
+	if cntAfter < cntBefore+1 { // the rebinding replaced the agent's series: it holds this snapshot only
+		hubDur = durAfter
+	}
+	var rec platform.RequestRecord
+	for _, r := range e.sim.Requests() {
+		if r.Endpoint == platform.EndpointSnapshot && r.ClusterUID == m0.uid && r.Accepted && r.Time.After(trigger) {
+			rec = r
+		}
+	}
+	if rec.Time.IsZero() {
+		return fmt.Errorf("the accepted snapshot of %s is not in the simulator's request log", m0.name)
+	}
+	total := accepted.Sub(trigger)
+	received := rec.Time.Add(rec.BodyRead).Sub(trigger)
+	validate := rec.Duration - rec.BodyRead
+	growth := int64(peakHeap) - int64(baseHeap)
+	e.progress("snapshot: %d objects accepted %s after the trigger; heap growth %s", int(objects), secs(total), mib(uint64(max(growth, 0))))
+
+	sec.printf("One agent (%s) holds %d Pods plus the cluster's other objects. A snapshot is triggered by changing the agent's `spec.resyncInterval` (which rebinds it: new outbox, forced snapshot) while the hub is at rest; memory is sampled every 50 ms. %s\n\n",
+		m0.name, e.bulk.pods[m0.name], "The time runs from the update of the ObsykAgent to the simulator's acceptance (its clock, the same machine).")
+	sec.printf("| figure | value |\n|---|---|\n")
+	sec.printf("| objects in the snapshot (hub metric `obsyk_hub_ingest_agent_snapshot_objects`) | %d |\n", int(objects))
+	sec.printf("| ObsykAgent update → snapshot accepted | %s |\n", secs(total))
+	sec.printf("| update → request arrived at the simulator | %s |\n", secs(rec.Time.Sub(trigger)))
+	sec.printf("| update → whole body received by the simulator (the hub's part: rebind, pause, read the cache, stream %.1f MiB) | %s |\n", float64(rec.Bytes)/(1<<20), secs(received))
+	sec.printf("| simulator: validating and applying the body (after it was received) | %s |\n", secs(validate))
+	sec.printf("| hub's own snapshot duration (pause → accepted, `…_snapshot_duration_seconds`) | %.1f s |\n", hubDur)
+	sec.printf("| Go heap in use before → peak (growth) | %s → %s (%+.1f MiB) |\n", mib(baseHeap), mib(peakHeap), float64(growth)/(1<<20))
+	sec.printf("| RSS before → peak | %s → %s |\n", mib(baseRSS), mib(peakRSS))
+
+	timeText := fmt.Sprintf("%s (the hub's part, until the body was received: %s; the simulator's validation: %s)", secs(total), secs(received), secs(validate))
+	heapText := fmt.Sprintf("%+.1f MiB heap in use (RSS %+.1f MiB)", float64(growth)/(1<<20), (float64(peakRSS)-float64(baseRSS))/(1<<20))
+	if objects >= 100_000 {
+		e.rep.add(5, fmt.Sprintf("snapshot of %d objects: ObsykAgent update → accepted", int(objects)), "≤ 10 s", timeText, verdict(total <= 10*time.Second))
+		e.rep.add(5, fmt.Sprintf("snapshot of %d objects: the hub's part (update → body received)", int(objects)), "≤ 10 s", secs(received), verdict(received <= 10*time.Second))
+		e.rep.add(5, fmt.Sprintf("snapshot of %d objects: heap growth", int(objects)), "≤ 32 MiB", heapText, verdict(growth <= 32<<20))
+	} else {
+		e.rep.add(5, fmt.Sprintf("snapshot of %d objects: ObsykAgent update → accepted", int(objects)), "≤ 10 s at 100k objects", timeText+"; not 100k: no verdict", nil)
+		e.rep.add(5, fmt.Sprintf("snapshot of %d objects: heap growth", int(objects)), "≤ 32 MiB at 100k objects", heapText+"; not 100k: no verdict", nil)
+	}
+	sec.printf("\nThe heap figure is `go_memstats_heap_inuse_bytes`, which also counts garbage not yet collected: with GOGC=100 the runtime lets the heap grow up to about twice the live heap before it collects, so short-lived buffers of the streamed encoding show up in it until the next GC.\n")
+
+	if err := <-profDone; err != nil {
+		return err
+	}
+	e.addProfile(fmt.Sprintf("CPU, %d s from the snapshot trigger (measurement 5)", profSecs), cpuPath)
+	return nil
+}
+
+// addProfile puts the top entries of a profile into the report.
+func (e *env) addProfile(title, path string, extra ...string) {
+	top, err := pprofTop(e.hubBin, path, 15, extra...)
+	if err != nil {
+		top = "(could not read the profile: " + oneLine(err.Error()) + ")"
+	}
+	e.rep.profiles = append(e.rep.profiles, fmt.Sprintf("### %s\n\n`%s`\n\n```\n%s\n```\n", title, filepath.Base(path), strings.TrimSpace(top)))
+}
