@@ -12,6 +12,7 @@ import (
 	"github.com/obsyk/obsyk-hub/e2e/converge"
 	"github.com/obsyk/obsyk-hub/e2e/platform"
 	"github.com/obsyk/obsyk-hub/e2e/workload"
+	"github.com/obsyk/obsyk-hub/ingest"
 )
 
 // nsPlatform is the simulator seen through a few namespaces, so that a converge check of
@@ -66,6 +67,11 @@ func (a agentCounters) delta(b agentCounters) string {
 	return s
 }
 
+// minSnapshotAge is how long after its agent's last snapshot a burst starts: the hub's
+// minimum interval between backlog snapshots (ingest.DefaultMinSnapshotInterval) plus a
+// margin.
+const minSnapshotAge = ingest.DefaultMinSnapshotInterval + 5*time.Second
+
 // burstResult is one burst.
 type burstResult struct {
 	label     string
@@ -111,7 +117,6 @@ func (e *env) phaseBursts(ctx context.Context) error {
 	if err := updateAgent(ctx, e.fe.hub, mDef, func(a *obsykv1.ObsykAgent) { a.Spec.RateLimit = nil }); err != nil {
 		return err
 	}
-	defaultSince := time.Now()
 	if err := e.waitReady(ctx, e.fe.hub, e.fe.members, time.Minute); err != nil {
 		return err
 	}
@@ -133,39 +138,54 @@ func (e *env) phaseBursts(ctx context.Context) error {
 		outages = append(outages, o)
 		return nil
 	}
-	for _, n := range e.o.sz.bursts {
-		if err := run(mLift, n, "lifted"); err != nil {
-			return err
-		}
-	}
+	// Each burst starts at least minSnapshotAge after its agent's last snapshot: an agent
+	// that has been running a while, as in production (the hub sends a snapshot instead of
+	// a long backlog at most once a minute). The runs are interleaved so that the waits
+	// overlap.
+	const defaultLimit = "default (10/s, burst 20)"
+	lifted, dflt := e.o.sz.bursts, e.o.sz.defaultBursts
 	if err := outage("503"); err != nil {
 		return err
 	}
-	// The default-limit agent was rebound when this phase began; let its minimum snapshot
-	// interval (1 min) pass, as it would have long passed in production.
-	if err := sleep(ctx, time.Until(defaultSince.Add(65*time.Second))); err != nil {
+	if err := run(mLift, lifted[0], "lifted"); err != nil {
 		return err
 	}
-	const defaultLimit = "default (10/s, burst 20)"
-	if err := run(mDef, e.o.sz.defaultBursts[0], defaultLimit); err != nil {
+	if err := run(mDef, dflt[0], defaultLimit); err != nil {
 		return err
 	}
 	if err := outage("429"); err != nil {
 		return err
 	}
-	for _, n := range e.o.sz.defaultBursts[1:] {
+	for _, n := range lifted[1:] {
+		if err := run(mLift, n, "lifted"); err != nil {
+			return err
+		}
+	}
+	for _, n := range dflt[1:] {
 		if err := run(mDef, n, defaultLimit); err != nil {
 			return err
 		}
 	}
-	// Back to the lifted limit for what follows.
+	// Back to the lifted limit for what follows, once the rebound agent's snapshot is in.
+	_, before := lastSnapshot(e.sim, mDef.uid)
 	if err := updateAgent(ctx, e.fe.hub, mDef, func(a *obsykv1.ObsykAgent) {
 		a.Spec.RateLimit = &obsykv1.RateLimitConfig{EventsPerSecond: liftedRate, BurstSize: liftedRate}
 	}); err != nil {
 		return err
 	}
+	for {
+		if _, n := lastSnapshot(e.sim, mDef.uid); n > before {
+			break
+		}
+		if err := e.hub.alive(); err != nil {
+			return err
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+	}
 
-	sec.printf("**Bursts.** Realistic Pods are written into a fresh namespace of one member as fast as possible (seed=%s), with that member's agent at the lifted rate limit (%s) and at the default one (%s). ", e.o.seed, mLift.name, mDef.name)
+	sec.printf("**Bursts.** Realistic Pods are written into a fresh namespace of one member as fast as possible (seed=%s), with that member's agent at the lifted rate limit (%s) and at the default one (%s). Each burst starts at least %s after its agent's last snapshot, as for an agent that has been running a while (the hub sends a snapshot instead of a long backlog at most once a minute). ", e.o.seed, mLift.name, mDef.name, secs(minSnapshotAge))
 	sec.printf("*Converged* is the time from the last write to the moment the simulator held every Pod of the burst (polled every 250 ms); a converge check of the namespace (every field of every Pod, member against platform) then gives *lost* (missing on the platform, or differing) and *ghosts*. The last column says how the hub delivered the burst (its metrics).\n\n")
 	sec.printf("| burst | member | rate limit | written in | converged after the burst | lost | ghosts | hub |\n|---|---|---|---|---|---|---|---|\n")
 	for _, b := range bursts {
@@ -215,6 +235,13 @@ func (e *env) burst(ctx context.Context, m *member, n int, limit string) (burstR
 		return r, err
 	}
 	e.bulk.namespaces++
+	if last, _ := lastSnapshot(e.sim, m.uid); time.Since(last) < minSnapshotAge {
+		wait := time.Until(last.Add(minSnapshotAge))
+		e.progress("burst %d in %s: waiting %s, until the agent's last snapshot is %s old", n, m.name, secs(wait), secs(minSnapshotAge))
+		if err := sleep(ctx, wait); err != nil {
+			return r, err
+		}
+	}
 	before := e.counters(m)
 	start := time.Now()
 	refs, err := writeObjects(ctx, m, e.o.seed, "Pod", ns, n)

@@ -150,6 +150,10 @@ func (e *env) phaseDelivery(ctx context.Context) error {
 		profDone <- h.profile(ctx, "profile?seconds=5", cpuPath)
 	}()
 
+	if err := sleep(ctx, time.Until(injected.Add(hold))); err != nil {
+		return err
+	}
+	cpu0 := readCPU(h)
 	deadline := time.Now().Add(hold + 3*time.Minute)
 	for {
 		st := e.sim.Stats().EventsByCluster
@@ -172,6 +176,7 @@ func (e *env) phaseDelivery(ctx context.Context) error {
 			return err
 		}
 	}
+	cpuDrain := cpu0.describe(readCPU(h))
 	snapsAfter := 0
 	for _, m := range members {
 		_, c := lastSnapshot(e.sim, m.uid)
@@ -239,7 +244,9 @@ func (e *env) phaseDelivery(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cpu1 := readCPU(h)
 	bareRate, total, bareBytes, err := e.bareLoop(ctx, bodies)
+	cpuBare := cpu1.describe(readCPU(h))
 	if err != nil {
 		return err
 	}
@@ -253,7 +260,8 @@ func (e *env) phaseDelivery(ctx context.Context) error {
 	sec.printf("| sender | events | time | rate | mean body |\n|---|---|---|---|---|\n")
 	sec.printf("| hub (%d agents × %d workers) | %d | %s | **%.0f /s** | %d B |\n", len(members), hubWorkers, drained, secs(lastDone.Sub(released)), hubRate, hubBytes/int64(drained))
 	sec.printf("| bare POST loop (%d goroutines) | %d | %s | **%.0f /s** | %d B |\n", hubWorkers*len(members), total, secs(time.Duration(float64(total)/bareRate*float64(time.Second))), bareRate, bareBytes/int64(total))
-	sec.printf("\nRatio hub / bare: **%.0f%%**. The rate limits cap the hub at %d events/s across %d agents.\n", ratio*100, liftedRate*len(members), len(members))
+	sec.printf("\nRatio hub / bare: **%.0f%%**. The rate limits cap the hub at %d events/s across %d agents.\n\n", ratio*100, liftedRate*len(members), len(members))
+	sec.printf("CPU while the hub drained: %s. While the bare loop ran: %s.\n", cpuDrain, cpuBare)
 	e.rep.add(1, "delivery rate, hub vs bare POST loop (same bodies, concurrency, simulator)", "≥ 50% of bare",
 		fmt.Sprintf("%.0f%% (%.0f/s vs %.0f/s)", ratio*100, hubRate, bareRate), verdict(ratio >= 0.5))
 	return nil

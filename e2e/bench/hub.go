@@ -93,9 +93,10 @@ func (e *env) startHub(ctx context.Context, name string) (*hubProc, error) {
 		metricsAddr: fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		pprofAddr:   fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		logPath:     filepath.Join(e.out, "hub-"+name+".log"),
-		http:        &http.Client{Timeout: 10 * time.Second},
-		exited:      make(chan struct{}),
-		sampDone:    make(chan struct{}),
+		// No gzip: compressing /metrics at every sample would cost the hub CPU.
+		http:     &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}},
+		exited:   make(chan struct{}),
+		sampDone: make(chan struct{}),
 	}
 	h.interval.Store(int64(250 * time.Millisecond))
 	logf, err := os.Create(h.logPath)
@@ -407,4 +408,72 @@ func medianOf(ss []sample) (rss, heap uint64) {
 	slices.Sort(r)
 	slices.Sort(hp)
 	return r[len(r)/2], hp[len(hp)/2]
+}
+
+// cpuTicks returns a process's user+system CPU time in clock ticks (1/100 s on Linux).
+func cpuTicks(pid int) (uint64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: count fields after its closing paren.
+	rest := string(b[strings.LastIndexByte(string(b), ')')+1:])
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, errors.New("short /proc/<pid>/stat")
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64)
+	st, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("unreadable /proc/<pid>/stat")
+	}
+	return u + st, nil
+}
+
+// machineTicks returns the machine's busy and total CPU ticks from /proc/stat.
+func machineTicks() (busy, total uint64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseUint(v, 10, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
+
+// cpuUse is a reading of who used the CPU, for a window between two readings.
+type cpuUse struct {
+	t                 time.Time
+	busy, total       uint64
+	hubTicks, ownTick uint64
+}
+
+func readCPU(h *hubProc) cpuUse {
+	c := cpuUse{t: time.Now()}
+	c.busy, c.total = machineTicks()
+	if h != nil {
+		c.hubTicks, _ = cpuTicks(h.pid())
+	}
+	c.ownTick, _ = cpuTicks(os.Getpid())
+	return c
+}
+
+// describe says how the CPU was used between a and b: the machine's busy share of all
+// cores, and the hub's and the benchmark process's use in cores.
+func (a cpuUse) describe(b cpuUse) string {
+	secs := b.t.Sub(a.t).Seconds()
+	if secs <= 0 || b.total <= a.total {
+		return "?"
+	}
+	machine := 100 * float64(b.busy-a.busy) / float64(b.total-a.total)
+	hub := float64(b.hubTicks-a.hubTicks) / 100 / secs
+	own := float64(b.ownTick-a.ownTick) / 100 / secs
+	return fmt.Sprintf("machine %.0f%% busy (all cores); hub %.2f cores; benchmark process (simulator and driver) %.2f cores", machine, hub, own)
 }

@@ -25,6 +25,7 @@ type latencyResult struct {
 	// hubP50 and hubP99 bound the hub's own lag (an informer observed the change → the
 	// platform accepted it) from its histogram: the upper bounds of the buckets.
 	hubP50, hubP99 string
+	cpu            string // who used the CPU during the run
 }
 
 // probe is one create of the latency probe.
@@ -77,6 +78,10 @@ func (e *env) phaseLatency(ctx context.Context) error {
 	for _, r := range e.latencies {
 		sec.printf("| %d/s | %.0f/s | %d | %s | **%s** | %s | %s | %s | %s | %s |\n", r.offered, r.achieved, r.count, ms(r.p50), ms(r.p99), ms(r.p999), ms(r.min), ms(r.max), r.hubP50, r.hubP99)
 	}
+	sec.printf("\nCPU during each run:\n\n")
+	for _, r := range e.latencies {
+		sec.printf("- %d/s: %s\n", r.offered, r.cpu)
+	}
 	sec.printf("\n![latency distribution](latency.png)\n")
 	return nil
 }
@@ -109,6 +114,7 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 
 	total := int(float64(rate) * d.Seconds())
 	interval := time.Second / time.Duration(rate)
+	cpu0 := readCPU(e.hub)
 	probes := make([]probe, total)
 	var (
 		wg       sync.WaitGroup
@@ -141,6 +147,7 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 		}()
 	}
 	wg.Wait()
+	cpu1 := readCPU(e.hub)
 	if firstErr != nil {
 		return nil, firstErr
 	}
@@ -187,7 +194,7 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 			accepted[r.EventUID] = r.Time.Add(r.Duration)
 		}
 	}
-	res := &latencyResult{offered: rate, count: total, ran: lastAck.Sub(start)}
+	res := &latencyResult{offered: rate, count: total, ran: lastAck.Sub(start), cpu: cpu0.describe(cpu1)}
 	res.achieved = float64(total) / res.ran.Seconds()
 	for _, p := range probes {
 		t, ok := accepted[p.uid]

@@ -287,6 +287,7 @@ func (e *env) writeReport(path string) error {
 		add("RSS peak (initial lists)", palette[1], func(l *memLevel) uint64 { return l.peakRSS })
 		add("Go heap in use at rest", palette[2], func(l *memLevel) uint64 { return l.restHeap })
 		add("Go heap peak", palette[3], func(l *memLevel) uint64 { return l.peakHeap })
+		add("Go heap after a forced GC", color.RGBA{120, 120, 120, 255}, func(l *memLevel) uint64 { return l.gcHeap })
 		top := all[len(all)-1]
 		c.series = append(c.series, series{name: "target: idle RSS + 1 KiB/pod", color: palette[4],
 			xs: []float64{0, float64(top.pods) / 1000},
