@@ -308,7 +308,7 @@ func TestTestSeamsPlantAndRemoveState(t *testing.T) {
 	g.Expect(st.UnknownDeletes).To(Equal(0))
 }
 
-func TestClusterInCopiesOnlyTheNamedNamespacesAndClusterScopedObjects(t *testing.T) {
+func TestClusterInAndObjectUIDsReadPartsOfACluster(t *testing.T) {
 	g := NewWithT(t)
 	sim := StartForTest(t, Options{})
 	sim.PutObject("c1", Object{Kind: "Pod", UID: "p1", Name: "web", Namespace: "shop", Record: map[string]any{"name": "web"}})
@@ -328,6 +328,11 @@ func TestClusterInCopiesOnlyTheNamedNamespacesAndClusterScopedObjects(t *testing
 	o, _ := sim.Cluster("c1").Get("Pod", "p1")
 	g.Expect(o.Record["name"]).To(Equal("web"), "the copy shares nothing")
 	g.Expect(sim.ClusterIn("nope", "shop").Objects).To(BeEmpty())
+
+	g.Expect(sim.ObjectUIDs("c1", "Pod", "shop")).To(ConsistOf("p1"))
+	g.Expect(sim.ObjectUIDs("c1", "Node", "")).To(ConsistOf("n1"))
+	g.Expect(sim.ObjectUIDs("c1", "Pod", "elsewhere")).To(BeEmpty())
+	g.Expect(sim.ObjectUIDs("nope", "Pod", "shop")).To(BeEmpty())
 }
 
 func TestValidateRecordChecksOneRecord(t *testing.T) {

@@ -334,6 +334,25 @@ func (s *Server) ClusterIn(clusterUID string, namespaces ...string) ClusterState
 	return out
 }
 
+// ObjectUIDs returns the uids of the objects of kind that the platform holds for a cluster
+// in namespace ("" for cluster-scoped kinds), in no order. Nothing else is copied, so it is
+// the cheap poll for "has the platform got these objects yet" while a cluster holds many.
+func (s *Server) ObjectUIDs(clusterUID, kind, namespace string) []string {
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	c, ok := s.clusters[clusterUID]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for uid, o := range c.Objects[kind] {
+		if o.Namespace == namespace {
+			out = append(out, uid)
+		}
+	}
+	return out
+}
+
 // Clusters returns the known cluster_uids, sorted.
 func (s *Server) Clusters() []string {
 	s.stateMu.RLock()
