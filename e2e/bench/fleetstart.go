@@ -152,6 +152,8 @@ func (e *env) phaseFleet(ctx context.Context) error {
 	if n < 10 {
 		e.rep.rows[len(e.rep.rows)-1].verdict = ""
 		e.rep.rows[len(e.rep.rows)-1].target = "≤ 60 s for 10 members"
+	} else if !allReady || last > 60*time.Second {
+		sec.printf("\n**Target missed.** %d of %d agents were Ready within 3 minutes; the hub's log (`e2e/bench/out/hub-fleet.log`) has each cluster's connection and each agent's binding and snapshot.%s\n", len(readyAt), n, agentStates(ctx, fe.hub, fe.members))
 	}
 	return nil
 }

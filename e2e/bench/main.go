@@ -70,9 +70,9 @@ type sizes struct {
 var fullSizes = sizes{
 	memLevels: []int{10_000, 50_000, 100_000}, servicesPerPods: 10, podsPerNS: 1000,
 	snapshotObjects: 100_000, rateObjects: 2000, rateHold: 20 * time.Second,
-	latencyRates: []int{50, 200}, latencyFor: 30 * time.Second,
+	latencyRates: []int{50, 200}, latencyFor: 20 * time.Second,
 	bursts: []int{5000, 20_000}, defaultBursts: []int{5000, 20_000}, outageRun: 150 * time.Second, outage: 60 * time.Second, churnRate: 50,
-	fleetMembers: 10, settle: 10 * time.Second, restWindow: 5 * time.Second,
+	fleetMembers: 10, settle: 6 * time.Second, restWindow: 4 * time.Second,
 }
 
 var quickSizes = sizes{
