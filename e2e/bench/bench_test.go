@@ -114,3 +114,18 @@ func TestEveryCharacterOfTheLabelsHasAGlyph(t *testing.T) {
 		}
 	}
 }
+
+func TestSectionsAndRowsAreReportedByMeasurementNumber(t *testing.T) {
+	g := NewWithT(t)
+	r := &report{}
+	for _, title := range []string{"4. Memory", "1. Delivery rate", "3. Bursts"} {
+		r.sections = append(r.sections, &section{title: title})
+	}
+	r.add(4, "memory", "", "x", nil)
+	r.add(1, "delivery", "", "y", verdict(true))
+	path := filepath.Join(t.TempDir(), "REPORT.md")
+	g.Expect(r.write(path)).To(Succeed())
+	g.Expect(r.sections[0].title).To(Equal("1. Delivery rate"))
+	g.Expect(r.sections[2].title).To(Equal("4. Memory"))
+	g.Expect(r.rows[0].num).To(Equal(1))
+}

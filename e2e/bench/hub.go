@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -53,9 +54,10 @@ type hubProc struct {
 	exited  chan struct{}
 	exitErr error // set before exited is closed
 
-	interval atomic.Int64 // sampling interval, ns
-	stopSamp context.CancelFunc
-	sampDone chan struct{}
+	interval  atomic.Int64 // RSS sampling interval, ns
+	heapEvery atomic.Int64 // heap (/metrics) sampling interval, ns; 0: not sampled
+	stopSamp  context.CancelFunc
+	sampDone  chan struct{}
 
 	mu      sync.Mutex // guards samples
 	samples []sample
@@ -99,6 +101,7 @@ func (e *env) startHub(ctx context.Context, name string) (*hubProc, error) {
 		sampDone: make(chan struct{}),
 	}
 	h.interval.Store(int64(250 * time.Millisecond))
+	h.heapEvery.Store(int64(time.Second))
 	logf, err := os.Create(h.logPath)
 	if err != nil {
 		return nil, fmt.Errorf("create hub log: %w", err)
@@ -113,6 +116,9 @@ func (e *env) startHub(ctx context.Context, name string) (*hubProc, error) {
 	}
 	h.cmd = exec.Command(e.hubBin, args...)
 	h.cmd.Stdout, h.cmd.Stderr = logf, logf
+	// gctrace: one stderr line per GC with the heap at its start and the live heap after
+	// it, observed without asking the hub for anything.
+	h.cmd.Env = append(os.Environ(), "GODEBUG=gctrace=1")
 	h.started = time.Now()
 	if err := h.cmd.Start(); err != nil {
 		_ = logf.Close()
@@ -160,20 +166,29 @@ func (h *hubProc) alive() error {
 	}
 }
 
-// setInterval changes how often memory is sampled.
-func (h *hubProc) setInterval(d time.Duration) { h.interval.Store(int64(d)) }
+// setInterval changes how often RSS is sampled, and how often the heap is (0: not at
+// all). A /metrics scrape is not free for the hub: it lists every informer cache's keys
+// to count objects, so the heap is sampled less often than RSS.
+func (h *hubProc) setInterval(rss, heap time.Duration) {
+	h.interval.Store(int64(rss))
+	h.heapEvery.Store(int64(heap))
+}
 
 func (h *hubProc) sampleLoop(ctx context.Context) {
 	defer close(h.sampDone)
+	var lastHeap time.Time
 	for {
 		s := sample{t: time.Now()}
 		s.rss, _ = vmRSS(h.pid())
-		if text, err := h.scrape(); err == nil {
-			if v, ok := metricValue(text, "go_memstats_heap_inuse_bytes", nil); ok {
-				s.heap = uint64(v)
+		if every := time.Duration(h.heapEvery.Load()); every > 0 && s.t.Sub(lastHeap) >= every {
+			lastHeap = s.t
+			if text, err := h.scrape(); err == nil {
+				if v, ok := metricValue(text, "go_memstats_heap_inuse_bytes", nil); ok {
+					s.heap = uint64(v)
+				}
 			}
 		}
-		if s.rss > 0 && s.heap > 0 {
+		if s.rss > 0 {
 			h.mu.Lock()
 			h.samples = append(h.samples, s)
 			h.mu.Unlock()
@@ -386,7 +401,7 @@ func tail(path string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// peakOf returns the largest rss and heap of the samples.
+// peakOf returns the largest rss and heap of the samples (heap 0 means not sampled).
 func peakOf(ss []sample) (rss, heap uint64) {
 	for _, s := range ss {
 		rss = max(rss, s.rss)
@@ -395,19 +410,67 @@ func peakOf(ss []sample) (rss, heap uint64) {
 	return rss, heap
 }
 
-// medianOf returns the median rss and heap of the samples.
+// medianOf returns the median rss and heap of the samples, each over the samples that
+// have it.
 func medianOf(ss []sample) (rss, heap uint64) {
-	if len(ss) == 0 {
-		return 0, 0
+	var r, hp []uint64
+	for _, s := range ss {
+		r = append(r, s.rss)
+		if s.heap > 0 {
+			hp = append(hp, s.heap)
+		}
 	}
-	r := make([]uint64, len(ss))
-	hp := make([]uint64, len(ss))
-	for i, s := range ss {
-		r[i], hp[i] = s.rss, s.heap
+	return median(r), median(hp)
+}
+
+func median(v []uint64) uint64 {
+	if len(v) == 0 {
+		return 0
 	}
-	slices.Sort(r)
-	slices.Sort(hp)
-	return r[len(r)/2], hp[len(hp)/2]
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+// gcEvent is one line of the hub's gctrace.
+type gcEvent struct {
+	t                time.Time // approximate: process start plus the trace's offset
+	start, end, live uint64    // heap at the start and end of the GC, live heap after it
+	forced           bool      // "(forced)": runtime.GC, e.g. a heap profile with gc=1
+}
+
+var gcLine = regexp.MustCompile(`^gc \d+ @([0-9.]+)s .*: .* (\d+)->(\d+)->(\d+) MB`)
+
+// gcEvents parses the GODEBUG=gctrace=1 lines of the hub's log.
+func (h *hubProc) gcEvents() []gcEvent {
+	b, err := os.ReadFile(h.logPath)
+	if err != nil {
+		return nil
+	}
+	var out []gcEvent
+	for line := range strings.SplitSeq(string(b), "\n") {
+		m := gcLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		off, _ := strconv.ParseFloat(m[1], 64)
+		a, _ := strconv.ParseUint(m[2], 10, 64)
+		z, _ := strconv.ParseUint(m[3], 10, 64)
+		l, _ := strconv.ParseUint(m[4], 10, 64)
+		out = append(out, gcEvent{t: h.started.Add(time.Duration(off * float64(time.Second))),
+			start: a << 20, end: z << 20, live: l << 20, forced: strings.HasSuffix(strings.TrimSpace(line), "(forced)")})
+	}
+	return out
+}
+
+// gcIn returns the GCs that ran in [from, to].
+func (h *hubProc) gcIn(from, to time.Time) []gcEvent {
+	var out []gcEvent
+	for _, g := range h.gcEvents() {
+		if !g.t.Before(from) && !g.t.After(to) {
+			out = append(out, g)
+		}
+	}
+	return out
 }
 
 // cpuTicks returns a process's user+system CPU time in clock ticks (1/100 s on Linux).

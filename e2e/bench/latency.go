@@ -82,12 +82,16 @@ func (e *env) phaseLatency(ctx context.Context) error {
 	for _, r := range e.latencies {
 		sec.printf("- %d/s: %s\n", r.offered, r.cpu)
 	}
+	anyMissed := false
 	for _, r := range e.latencies {
 		if r.p99 <= 20 {
 			continue
 		}
-		sec.printf("\n**Target missed at %d/s** (p99 %s, %.0f/s achieved). *What limits it:* the hub's own lag, from its informer's handler to the platform's acceptance, had p99 %s; the machine: %s. ", r.offered, ms(r.p99), r.achieved, r.hubP99, r.cpu)
-		sec.printf("Where the hub's share is small, the time goes before the hub sees the change — kube-apiserver writing to etcd and its watch, on a machine whose cores are saturated (the driver creating the Pods, the simulator validating every event, three control planes and other jobs) — and a negative minimum shows the create call's answer itself reaching the driver late. Where the hub's share is large, its goroutines are waiting for CPU or for the platform: the CPU profile of the run is under Profiles. *What would fix it:* a quieter machine (or more cores) for the benchmark, and the simulator out of the driver's process; for the hub, whatever its CPU profile shows on top.\n")
+		anyMissed = true
+		sec.printf("\n**Target missed at %d/s:** p99 %s end to end, of which the hub's own lag (its informer's handler → the platform's acceptance) p99 %s; %.0f/s achieved.\n", r.offered, ms(r.p99), r.hubP99, r.achieved)
+	}
+	if anyMissed {
+		sec.printf("\n*What limits it:* where the hub's share is small, the time goes before the hub sees the change — kube-apiserver writing to etcd and serving the watch — on cores that are saturated (see the CPU lines: the driver creating the Pods, the simulator validating every event, three control planes and other jobs share two cores); a negative minimum shows the create call's own answer reaching the driver late. Where the hub's share is large although the hub uses a small fraction of a core, its goroutines are waiting for a core, not working: the CPU profile of the run (Profiles, below) shows what it does when it runs. *What would fix it:* a quieter machine (or more cores) for the benchmark, and the simulator and the driver in processes of their own; for the hub itself, what its CPU profile shows on top.\n")
 	}
 	sec.printf("\n![latency distribution](latency.png)\n")
 	return nil

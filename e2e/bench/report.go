@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -150,6 +151,9 @@ func (r *report) write(path string) error {
 	if r.partial != "" {
 		fmt.Fprintf(&b, "> **Incomplete run:** %s\n\n", r.partial)
 	}
+	// Measurements run in the order that suits the machine; they are reported by number.
+	slices.SortStableFunc(r.rows, func(a, b row) int { return a.num - b.num })
+	slices.SortStableFunc(r.sections, func(a, b *section) int { return sectionNum(a.title) - sectionNum(b.title) })
 	fmt.Fprintf(&b, "## Summary\n\n")
 	fmt.Fprintf(&b, "| # | measurement | target | measured | verdict |\n|---|---|---|---|---|\n")
 	for _, rw := range r.rows {
@@ -200,6 +204,12 @@ func (r *report) write(path string) error {
 		return err
 	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
+}
+
+// sectionNum is the measurement number a section title starts with ("3. Bursts" → 3).
+func sectionNum(title string) int {
+	n, _ := strconv.Atoi(strings.SplitN(title, ".", 2)[0])
+	return n
 }
 
 func orDash(s string) string {
