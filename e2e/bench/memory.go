@@ -465,7 +465,7 @@ func (e *env) phaseSnapshot(ctx context.Context) error {
 	growth := int64(peakHeap) - int64(baseHeap)
 	e.progress("snapshot: %d objects accepted %s after the trigger; heap growth %s", int(objects), secs(total), mib(uint64(max(growth, 0))))
 
-	sec.printf("One agent (%s) holds %d Pods plus the cluster's other objects. A snapshot is triggered by changing the agent's `spec.resyncInterval` (which rebinds it: new outbox, forced snapshot) while the hub is at rest, right after a forced GC. During the snapshot the hub is not scraped (a scrape allocates, see below): RSS comes from /proc every 50 ms, the heap from its GC trace and from /metrics once it is over. %s\n\n",
+	sec.printf("One agent (%s) holds %d Pods plus the cluster's other objects. A snapshot is triggered by changing the agent's `spec.resyncInterval` (which rebinds it: new outbox, forced snapshot) while the hub is at rest, right after a forced GC. During the snapshot the hub is not scraped (a /metrics scrape makes it list every informer cache's keys to count objects, which allocates): RSS comes from /proc every 50 ms, the heap from its GC trace and from /metrics once it is over. %s\n\n",
 		m0.name, e.bulk.pods[m0.name], "The time runs from the update of the ObsykAgent to the simulator's acceptance (its clock, the same machine).")
 	sec.printf("| figure | value |\n|---|---|\n")
 	sec.printf("| objects in the snapshot (hub metric `obsyk_hub_ingest_agent_snapshot_objects`) | %d |\n", int(objects))
