@@ -150,13 +150,13 @@ func (e *env) phaseBursts(ctx context.Context) error {
 	if err := outage("503"); err != nil {
 		return err
 	}
+	if err := outage("429"); err != nil {
+		return err
+	}
 	if err := run(mLift, lifted[0], "lifted"); err != nil {
 		return err
 	}
 	if err := run(mDef, dflt[0], defaultLimit); err != nil {
-		return err
-	}
-	if err := outage("429"); err != nil {
 		return err
 	}
 	for _, n := range lifted[1:] {

@@ -53,7 +53,7 @@ type sizes struct {
 	servicesPerPods int           // one Service per this many pods
 	podsPerNS       int           // pods per namespace when seeding
 	snapshotObjects int           // pods in member-0 for the snapshot measurement
-	rateObjects     int           // backlog per member for the delivery rate
+	rateObjects     int           // backlog per member for the delivery rate, in each round
 	rateHold        time.Duration // how long the first sends are held while the backlog builds
 	latencyRates    []int         // creates per second
 	latencyFor      time.Duration
@@ -69,7 +69,7 @@ type sizes struct {
 
 var fullSizes = sizes{
 	memLevels: []int{10_000, 50_000, 100_000}, servicesPerPods: 10, podsPerNS: 1000,
-	snapshotObjects: 100_000, rateObjects: 2000, rateHold: 20 * time.Second,
+	snapshotObjects: 100_000, rateObjects: 1500, rateHold: 20 * time.Second,
 	latencyRates: []int{50, 200}, latencyFor: 20 * time.Second,
 	bursts: []int{5000, 20_000}, defaultBursts: []int{5000, 20_000}, outageRun: 150 * time.Second, outage: 60 * time.Second, churnRate: 50,
 	fleetMembers: 10, settle: 6 * time.Second, restWindow: 4 * time.Second,
@@ -77,7 +77,7 @@ var fullSizes = sizes{
 
 var quickSizes = sizes{
 	memLevels: []int{2000, 5000}, servicesPerPods: 10, podsPerNS: 1000,
-	snapshotObjects: 5000, rateObjects: 500, rateHold: 12 * time.Second,
+	snapshotObjects: 5000, rateObjects: 300, rateHold: 10 * time.Second,
 	latencyRates: []int{50, 200}, latencyFor: 8 * time.Second,
 	bursts: []int{1000, 3000}, defaultBursts: []int{1000}, outageRun: 20 * time.Second, outage: 8 * time.Second, churnRate: 50,
 	fleetMembers: 3, settle: 3 * time.Second, restWindow: 2 * time.Second,
