@@ -87,9 +87,16 @@ KIND_ARGS ?=
 test-e2e-kind: $(HELM) ## The e2e scenarios on kind clusters, a hub and 2 members (needs Docker, kind, kubectl; not run in CI). See e2e/kind/README.md.
 	HELM=$(HELM) e2e/kind/run.sh $(KIND_ARGS)
 
+# QUICK=1 make bench: smaller sizes, a few minutes.
+QUICK ?=
+
 .PHONY: bench
-bench: testbins ## Run the Go benchmarks (transport throughput, streamed snapshot memory).
-	go test -run '^$$' -bench . -benchmem -count=1 ./transport/...
+bench: testbins ## End-to-end benchmark (real control planes, simulator, hub binary) → e2e/bench/REPORT.md; ~20 min, QUICK=1 < 5 min.
+	go run ./e2e/bench $(if $(filter 1,$(QUICK)),--quick)
+
+.PHONY: bench-micro
+bench-micro: testbins ## Go microbenchmarks: transport throughput beside a bare HTTP loop, streamed snapshot memory, ingest queues and caches.
+	go test -run '^$$' -bench . -benchmem -count=1 ./transport/... ./ingest/...
 
 .PHONY: testbins
 testbins: ## Build kube-apiserver, etcd and kubectl v1.37.2 from source into bin/k8s/ (cold: 5-15 min, then cached).

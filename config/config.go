@@ -22,6 +22,7 @@ const (
 	DefaultClusterSecretNamespace = "obsyk-system"
 	DefaultMetricsAddr            = ":8080"
 	DefaultProbeAddr              = ":8081"
+	DefaultPprofAddr              = "0"
 	DefaultLeaderElectionID       = "obsyk-hub.obsyk.io"
 	DefaultLogLevel               = "info"
 	DefaultLogFormat              = "json"
@@ -68,6 +69,10 @@ type Config struct {
 	// ProbeAddr is the listen address of /healthz and /readyz; "0" disables them.
 	// Default ":8081".
 	ProbeAddr string
+	// PprofAddr is the listen address of Go's /debug/pprof/ profiling endpoints; "0"
+	// disables them. Default "0" (off): a profile exposes memory contents and costs CPU, so
+	// turn it on only while profiling, bound to a loopback address such as "127.0.0.1:8082".
+	PprofAddr string
 
 	// LeaderElect makes the hub take a Lease before it reconciles, so that only one replica is
 	// active. Default false (the Helm chart turns it on).
@@ -170,6 +175,7 @@ func Default() Config {
 		ClusterSecretNamespace: DefaultClusterSecretNamespace,
 		MetricsAddr:            DefaultMetricsAddr,
 		ProbeAddr:              DefaultProbeAddr,
+		PprofAddr:              DefaultPprofAddr,
 		LeaderElectionID:       DefaultLeaderElectionID,
 		LeaseDuration:          DefaultLeaseDuration,
 		RenewDeadline:          DefaultRenewDeadline,
@@ -203,6 +209,8 @@ func (c *Config) AddFlags(fs *pflag.FlagSet) {
 		`listen address of /metrics; "0" disables it`)
 	fs.StringVar(&c.ProbeAddr, "probe-addr", c.ProbeAddr,
 		`listen address of /healthz and /readyz; "0" disables them`)
+	fs.StringVar(&c.PprofAddr, "pprof-addr", c.PprofAddr,
+		`listen address of /debug/pprof/ (profiling; bind it to loopback); "0" disables it`)
 	fs.BoolVar(&c.LeaderElect, "leader-elect", c.LeaderElect,
 		"take a Lease before reconciling, so that one replica is active")
 	fs.StringVar(&c.LeaderElectionNamespace, "leader-election-namespace", c.LeaderElectionNamespace,
@@ -308,8 +316,18 @@ func (c Config) Validate() error {
 	if err := listenAddr(c.ProbeAddr); err != nil {
 		add("--probe-addr: %w", err)
 	}
-	if sameListener(c.MetricsAddr, c.ProbeAddr) {
-		add("--metrics-addr (%q) and --probe-addr (%q) would listen on the same port; give them different ports", c.MetricsAddr, c.ProbeAddr)
+	if err := listenAddr(c.PprofAddr); err != nil {
+		add("--pprof-addr: %w", err)
+	}
+	listeners := []struct{ flag, addr string }{
+		{"--metrics-addr", c.MetricsAddr}, {"--probe-addr", c.ProbeAddr}, {"--pprof-addr", c.PprofAddr},
+	}
+	for i, a := range listeners {
+		for _, b := range listeners[i+1:] {
+			if sameListener(a.addr, b.addr) {
+				add("%s (%q) and %s (%q) would listen on the same port; give them different ports", a.flag, a.addr, b.flag, b.addr)
+			}
+		}
 	}
 
 	if c.LeaderElectionNamespace != "" {

@@ -35,6 +35,7 @@ func TestDefaults(t *testing.T) {
 		ClusterSecretNamespace: "obsyk-system",
 		MetricsAddr:            ":8080",
 		ProbeAddr:              ":8081",
+		PprofAddr:              "0",
 		LeaderElectionID:       "obsyk-hub.obsyk.io",
 		LeaseDuration:          15 * time.Second,
 		RenewDeadline:          10 * time.Second,
@@ -88,6 +89,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		"--platform-source-address=127.0.0.2",
 		"--platform-ca-file=/etc/obsyk/ca.pem",
 		"--collect-secrets",
+		"--pprof-addr=127.0.0.1:9092",
 		"--leader-election-namespace=hub-system",
 		"--leader-election-id=hub-lease",
 		"--lease-duration=30s",
@@ -123,6 +125,7 @@ func TestFlagsAndEnvironment(t *testing.T) {
 		PlatformSourceAddress:        "127.0.0.2",
 		PlatformCAFile:               "/etc/obsyk/ca.pem",
 		CollectSecrets:               true,
+		PprofAddr:                    "127.0.0.1:9092",
 		LeaderElectionNamespace:      "hub-system",
 		LeaderElectionID:             "hub-lease",
 		LeaseDuration:                30 * time.Second,
@@ -309,6 +312,10 @@ func TestValidate(t *testing.T) {
 			wantErr: []string{"--metrics-addr", "invalid port"}},
 		{name: "metrics and probes on the same address are refused", mutate: func(c *config.Config) { c.ProbeAddr = ":8080" },
 			wantErr: []string{`--metrics-addr (":8080") and --probe-addr (":8080") would listen on the same port`}},
+		{name: "a pprof address without a port is refused", mutate: func(c *config.Config) { c.PprofAddr = "localhost" },
+			wantErr: []string{"--pprof-addr", `"localhost"`}},
+		{name: "pprof on the metrics port is refused", mutate: func(c *config.Config) { c.PprofAddr = "127.0.0.1:8080" },
+			wantErr: []string{`--metrics-addr (":8080") and --pprof-addr ("127.0.0.1:8080") would listen on the same port`}},
 		{name: "metrics on a wildcard host and probes on the same port of one address are refused", mutate: func(c *config.Config) { c.ProbeAddr = "127.0.0.1:8080" },
 			wantErr: []string{"would listen on the same port"}},
 		{name: "an invalid leader election namespace is refused", mutate: func(c *config.Config) { c.LeaderElectionNamespace = "-x" },
@@ -382,6 +389,7 @@ func TestValidAlternatives(t *testing.T) {
 		name   string
 		mutate func(*config.Config)
 	}{
+		{name: "a pprof listener on a port of its own is accepted", mutate: func(c *config.Config) { c.PprofAddr = "127.0.0.1:8082" }},
 		{name: "disabled metrics and probe listeners are accepted", mutate: func(c *config.Config) { c.MetricsAddr = "0"; c.ProbeAddr = "0" }},
 		{name: "the same port on two different hosts is accepted", mutate: func(c *config.Config) { c.MetricsAddr = "127.0.0.1:9000"; c.ProbeAddr = "10.0.0.1:9000" }},
 		{name: "a numeric log level is accepted", mutate: func(c *config.Config) { c.LogLevel = "4" }},

@@ -36,6 +36,9 @@ type HubOptions struct {
 	// MetricsAddr and ProbeAddr are the listen addresses of the metrics and probe servers;
 	// "0" turns one off. Defaults "0" (off) for both.
 	MetricsAddr, ProbeAddr string
+	// PprofAddr is the listen address of Go's /debug/pprof/ endpoints; "" or "0" turns them
+	// off. Default off.
+	PprofAddr string
 	// LeaderElect turns leader election on (a Lease named LeaderElectionID in
 	// LeaderElectionNamespace, default Namespace). The lease is released on a clean stop.
 	LeaderElect                  bool
@@ -159,6 +162,7 @@ func NewHub(ctx context.Context, cfg *rest.Config, opts HubOptions) (*Hub, error
 		Logger:                  log,
 		Metrics:                 metricsserver.Options{BindAddress: opts.MetricsAddr},
 		HealthProbeBindAddress:  opts.ProbeAddr,
+		PprofBindAddress:        opts.PprofAddr,
 		GracefulShutdownTimeout: &opts.DrainTimeout,
 		Client: client.Options{Cache: &client.CacheOptions{
 			// Credentials Secrets are read by name, uncached: the hub may get Secrets, never

@@ -84,6 +84,7 @@ func hubOptions(cfg config.Config, log logr.Logger) controllers.HubOptions {
 		WatchNamespaces:         cfg.WatchNamespaces,
 		MetricsAddr:             cfg.MetricsAddr,
 		ProbeAddr:               cfg.ProbeAddr,
+		PprofAddr:               cfg.PprofAddr,
 		LeaderElect:             cfg.LeaderElect,
 		LeaderElectionNamespace: cfg.LeaderElectionNamespace,
 		LeaderElectionID:        cfg.LeaderElectionID,

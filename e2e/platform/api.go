@@ -191,6 +191,7 @@ func (s *Server) writeValidationError(w http.ResponseWriter, rec *exchange, err 
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, rec *exchange, limit int64) ([]byte, *oauthError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	rec.Bytes += int64(len(body))
+	rec.BodyRead = time.Since(rec.start)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

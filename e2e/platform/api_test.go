@@ -308,6 +308,33 @@ func TestTestSeamsPlantAndRemoveState(t *testing.T) {
 	g.Expect(st.UnknownDeletes).To(Equal(0))
 }
 
+func TestClusterInAndObjectUIDsReadPartsOfACluster(t *testing.T) {
+	g := NewWithT(t)
+	sim := StartForTest(t, Options{})
+	sim.PutObject("c1", Object{Kind: "Pod", UID: "p1", Name: "web", Namespace: "shop", Record: map[string]any{"name": "web"}})
+	sim.PutObject("c1", Object{Kind: "Pod", UID: "p2", Name: "db", Namespace: "other"})
+	sim.PutObject("c1", Object{Kind: "ConfigMap", UID: "m1", Name: "cfg", Namespace: "bench"})
+	sim.PutObject("c1", Object{Kind: "Node", UID: "n1", Name: "node-1"})
+	sim.PutObject("c1", Object{Kind: "Namespace", UID: "ns1", Name: "other"})
+
+	st := sim.ClusterIn("c1", "shop", "bench")
+	g.Expect(st.ClusterUID).To(Equal("c1"))
+	g.Expect(st.Objects["Pod"]).To(HaveLen(1))
+	g.Expect(st.Objects["Pod"]).To(HaveKey("p1"))
+	g.Expect(st.Objects["ConfigMap"]).To(HaveKey("m1"))
+	g.Expect(st.Objects["Node"]).To(HaveKey("n1"), "cluster-scoped objects are kept")
+	g.Expect(st.Objects["Namespace"]).To(HaveKey("ns1"), "Namespace objects are cluster-scoped")
+	st.Objects["Pod"]["p1"].Record["name"] = "changed in the copy"
+	o, _ := sim.Cluster("c1").Get("Pod", "p1")
+	g.Expect(o.Record["name"]).To(Equal("web"), "the copy shares nothing")
+	g.Expect(sim.ClusterIn("nope", "shop").Objects).To(BeEmpty())
+
+	g.Expect(sim.ObjectUIDs("c1", "Pod", "shop")).To(ConsistOf("p1"))
+	g.Expect(sim.ObjectUIDs("c1", "Node", "")).To(ConsistOf("n1"))
+	g.Expect(sim.ObjectUIDs("c1", "Pod", "elsewhere")).To(BeEmpty())
+	g.Expect(sim.ObjectUIDs("nope", "Pod", "shop")).To(BeEmpty())
+}
+
 func TestValidateRecordChecksOneRecord(t *testing.T) {
 	g := NewWithT(t)
 	g.Expect(ValidateRecord("Pod", mustJSON(t, minimalPod("p", "n")))).To(Succeed())

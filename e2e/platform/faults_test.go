@@ -102,7 +102,10 @@ func TestLatencyFaultDelaysThenProcesses(t *testing.T) {
 	g.Expect(status).To(Equal(http.StatusOK))
 	g.Expect(sim.Cluster("c1").Heartbeats).To(Equal(1))
 	reqs := sim.Requests()
-	g.Expect(reqs[len(reqs)-1].Latency).To(Equal(300 * time.Millisecond))
+	last := reqs[len(reqs)-1]
+	g.Expect(last.Latency).To(Equal(300 * time.Millisecond))
+	g.Expect(last.BodyRead).To(BeNumerically(">=", 300*time.Millisecond), "the body is read after the injected latency")
+	g.Expect(last.BodyRead).To(BeNumerically("<=", last.Duration))
 }
 
 func TestLatencyAddsUpAndTheFirstOtherFaultDecides(t *testing.T) {
@@ -124,6 +127,7 @@ func TestLatencyAddsUpAndTheFirstOtherFaultDecides(t *testing.T) {
 	g.Expect(status).To(Equal(503))
 	reqs := sim.Requests()
 	g.Expect(reqs[len(reqs)-1].Latency).To(Equal(120 * time.Millisecond))
+	g.Expect(reqs[len(reqs)-1].BodyRead).To(BeZero(), "a faulted request's body is drained, not read for processing")
 	active := fs.Active()
 	g.Expect(active).To(HaveLen(1), "the later status fault was not consulted")
 	g.Expect(active[0].Status).To(Equal(500))

@@ -304,6 +304,55 @@ func (s *Server) Cluster(clusterUID string) ClusterState {
 	return c.deepCopy()
 }
 
+// ClusterIn is Cluster without the namespaced objects outside namespaces: every
+// cluster-scoped object (Namespace, Node, ClusterRole, ClusterRoleBinding) and the namespaced
+// objects of the given namespaces. It is the cheap copy for polling a few namespaces of a
+// cluster that holds many objects, and it is what a converge check limited to those
+// namespaces compares.
+func (s *Server) ClusterIn(clusterUID string, namespaces ...string) ClusterState {
+	want := make(map[string]bool, len(namespaces))
+	for _, ns := range namespaces {
+		want[ns] = true
+	}
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	c, ok := s.clusters[clusterUID]
+	if !ok {
+		return ClusterState{ClusterUID: clusterUID, Objects: map[string]map[string]Object{}}
+	}
+	out := *c
+	out.Objects = make(map[string]map[string]Object, len(c.Objects))
+	for kind, byUID := range c.Objects {
+		m := map[string]Object{}
+		for uid, o := range byUID {
+			if o.Namespace == "" || want[o.Namespace] {
+				m[uid] = o.deepCopy()
+			}
+		}
+		out.Objects[kind] = m
+	}
+	return out
+}
+
+// ObjectUIDs returns the uids of the objects of kind that the platform holds for a cluster
+// in namespace ("" for cluster-scoped kinds), in no order. Nothing else is copied, so it is
+// the cheap poll for "has the platform got these objects yet" while a cluster holds many.
+func (s *Server) ObjectUIDs(clusterUID, kind, namespace string) []string {
+	s.stateMu.RLock()
+	defer s.stateMu.RUnlock()
+	c, ok := s.clusters[clusterUID]
+	if !ok {
+		return nil
+	}
+	var out []string
+	for uid, o := range c.Objects[kind] {
+		if o.Namespace == namespace {
+			out = append(out, uid)
+		}
+	}
+	return out
+}
+
 // Clusters returns the known cluster_uids, sorted.
 func (s *Server) Clusters() []string {
 	s.stateMu.RLock()

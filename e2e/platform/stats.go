@@ -10,6 +10,10 @@ import (
 type RequestRecord struct {
 	Time     time.Time     `json:"time"` // arrival, on the simulator's clock
 	Duration time.Duration `json:"duration_ns"`
+	// BodyRead is how long after arrival the body had been read in full; 0 when it was not
+	// read for processing (rejected or faulted before). Duration minus BodyRead is the time
+	// spent validating and applying it.
+	BodyRead time.Duration `json:"body_read_ns,omitempty"`
 	Endpoint Endpoint      `json:"endpoint"`
 	Method   string        `json:"method"`
 	Path     string        `json:"path"`

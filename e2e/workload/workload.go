@@ -111,14 +111,52 @@ func NewClient(cfg *rest.Config) (client.Client, error) {
 // It returns the refs of the objects it created, in index order; after an error they are the
 // ones created so far.
 func Create(ctx context.Context, c client.Client, kind, namespace string, n int, opts Options) ([]Ref, error) {
+	bl, err := NewBuilder(kind, namespace, opts)
+	if err != nil {
+		return nil, fmt.Errorf("create: %w", err)
+	}
+	if err := bl.Prepare(ctx, c); err != nil {
+		return nil, err
+	}
+	k, b := bl.k, bl.b
+	refs := make([]Ref, n)
+	err = forEach(ctx, n, opts.parallelism(), func(ctx context.Context, i int) error {
+		obj := k.build(b, i)
+		if err := createObject(ctx, c, obj); err != nil {
+			return fmt.Errorf("create %s %s: %w", kind, obj.GetName(), err)
+		}
+		refs[i] = Ref{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: string(obj.GetUID())}
+		if k.initStatus == nil {
+			return nil
+		}
+		if err := updateStatus(ctx, c, k, obj, func(o client.Object) { k.initStatus(o, i) }); err != nil {
+			return fmt.Errorf("write %s status: %w", refs[i], err)
+		}
+		return nil
+	})
+	return slices.DeleteFunc(refs, func(r Ref) bool { return r.UID == "" }), err
+}
+
+// Builder makes the objects Create makes without writing them, for callers that write them
+// another way or time each write themselves (the benchmark writes bulk Pods straight into
+// etcd, and times single creates). Every Builder has a batch of its own: Object(i) of two
+// Builders never share a name.
+type Builder struct {
+	k kindSpec
+	b *builder
+}
+
+// NewBuilder returns a Builder of kind's objects in namespace (ignored for cluster-scoped
+// kinds), honouring opts' Prefix, Labels, NodeName, ServiceAccountName and Owner.
+func NewBuilder(kind, namespace string, opts Options) (*Builder, error) {
 	k, ok := kinds[kind]
 	if !ok {
-		return nil, fmt.Errorf("create: unknown kind %q", kind)
+		return nil, fmt.Errorf("unknown kind %q", kind)
 	}
 	if k.clusterScoped {
 		namespace = ""
 	} else if namespace == "" {
-		return nil, fmt.Errorf("create %s: a namespace is required", kind)
+		return nil, fmt.Errorf("%s: a namespace is required", kind)
 	}
 	b := &builder{
 		kind:      kind,
@@ -139,31 +177,32 @@ func Create(ctx context.Context, c client.Client, kind, namespace string, n int,
 	if b.sa == "" {
 		b.sa = DefaultServiceAccountName
 	}
-	if kind == "Pod" {
-		if err := ensureNode(ctx, c, b.node); err != nil {
-			return nil, err
-		}
-		if err := ensureServiceAccount(ctx, c, namespace, b.sa); err != nil {
-			return nil, err
-		}
-	}
+	return &Builder{k: k, b: b}, nil
+}
 
-	refs := make([]Ref, n)
-	err := forEach(ctx, n, opts.parallelism(), func(ctx context.Context, i int) error {
-		obj := k.build(b, i)
-		if err := createObject(ctx, c, obj); err != nil {
-			return fmt.Errorf("create %s %s: %w", kind, obj.GetName(), err)
-		}
-		refs[i] = Ref{Kind: kind, Namespace: obj.GetNamespace(), Name: obj.GetName(), UID: string(obj.GetUID())}
-		if k.initStatus == nil {
-			return nil
-		}
-		if err := updateStatus(ctx, c, k, obj, func(o client.Object) { k.initStatus(o, i) }); err != nil {
-			return fmt.Errorf("write %s status: %w", refs[i], err)
-		}
+// Prepare creates, when missing, what the objects refer to and a control plane without
+// controllers would lack: for Pods, their Node and ServiceAccount. Create calls it.
+func (bl *Builder) Prepare(ctx context.Context, c client.Client) error {
+	if bl.b.kind != "Pod" {
 		return nil
-	})
-	return slices.DeleteFunc(refs, func(r Ref) bool { return r.UID == "" }), err
+	}
+	if err := ensureNode(ctx, c, bl.b.node); err != nil {
+		return err
+	}
+	return ensureServiceAccount(ctx, c, bl.b.namespace, bl.b.sa)
+}
+
+// Object returns the i-th object as Create sends it: metadata and spec, no status.
+func (bl *Builder) Object(i int) client.Object { return bl.k.build(bl.b, i) }
+
+// ObjectWithStatus returns the i-th object with the status Create writes right after
+// creating it (the same as Object for kinds without one).
+func (bl *Builder) ObjectWithStatus(i int) client.Object {
+	obj := bl.k.build(bl.b, i)
+	if bl.k.initStatus != nil {
+		bl.k.initStatus(obj, i)
+	}
+	return obj
 }
 
 // createObject creates obj; a Service whose cluster IP or node port cannot be allocated

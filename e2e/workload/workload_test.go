@@ -339,3 +339,39 @@ func TestSeedCreatesRealisticObjectsOfEveryKind(t *testing.T) {
 		g.Expect(apierrors.IsNotFound(err)).To(BeTrue(), "%s should be gone, got %v", r, err)
 	}
 }
+
+// TestBuilderMakesWhatCreateWouldWithoutWriting needs no control plane: a Builder only
+// builds objects.
+func TestBuilderMakesWhatCreateWouldWithoutWriting(t *testing.T) {
+	t.Run("a pod with status is bound to the node and running", func(t *testing.T) {
+		g := NewWithT(t)
+		b, err := workload.NewBuilder("Pod", "shop", workload.Options{NodeName: "n1", Prefix: "p"})
+		g.Expect(err).NotTo(HaveOccurred())
+		plain := b.Object(3).(*corev1.Pod)
+		g.Expect(plain.Namespace).To(Equal("shop"))
+		g.Expect(plain.Spec.NodeName).To(Equal("n1"))
+		g.Expect(plain.Status.Phase).To(BeEmpty(), "Object carries no status")
+		full := b.ObjectWithStatus(3).(*corev1.Pod)
+		g.Expect(full.Name).To(Equal(plain.Name))
+		g.Expect(full.Status.Phase).To(Equal(corev1.PodRunning))
+		g.Expect(full.Status.ContainerStatuses).To(HaveLen(len(full.Spec.Containers)))
+	})
+	t.Run("two builders never share a name", func(t *testing.T) {
+		g := NewWithT(t)
+		a, err := workload.NewBuilder("ConfigMap", "shop", workload.Options{})
+		g.Expect(err).NotTo(HaveOccurred())
+		b, err := workload.NewBuilder("ConfigMap", "shop", workload.Options{})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(a.Object(0).GetName()).NotTo(Equal(b.Object(0).GetName()))
+	})
+	t.Run("an unknown kind or a namespaced kind without a namespace is an error", func(t *testing.T) {
+		g := NewWithT(t)
+		_, err := workload.NewBuilder("ReplicaSet", "shop", workload.Options{})
+		g.Expect(err).To(MatchError(ContainSubstring("unknown kind")))
+		_, err = workload.NewBuilder("Pod", "", workload.Options{})
+		g.Expect(err).To(MatchError(ContainSubstring("a namespace is required")))
+		n, err := workload.NewBuilder("Node", "ignored", workload.Options{})
+		g.Expect(err).NotTo(HaveOccurred())
+		g.Expect(n.Object(0).GetNamespace()).To(BeEmpty())
+	})
+}
