@@ -40,8 +40,10 @@ const (
 	DefaultWorkers             = 4
 	DefaultAntiEntropyInterval = 6 * time.Hour
 	DefaultMinSnapshotInterval = time.Minute
-	DefaultSendTimeout         = 30 * time.Second
-	DefaultSnapshotTimeout     = 5 * time.Minute
+	// DefaultBacklogSettle is AgentOptions.BacklogSettle's default.
+	DefaultBacklogSettle   = 10 * time.Second
+	DefaultSendTimeout     = 30 * time.Second
+	DefaultSnapshotTimeout = 5 * time.Minute
 )
 
 // AgentOptions configures one bound agent. Sender is required; the rest may be zero.
@@ -86,6 +88,12 @@ type AgentOptions struct {
 	// CheckInterval is how often the agent checks its cluster's pipeline and backlog.
 	// Default: 250ms.
 	CheckInterval time.Duration
+	// BacklogSettle is how long a backlog long enough for a snapshot may keep growing
+	// before the snapshot is sent anyway. A backlog snapshot waits for the backlog to stop
+	// growing (for two checks), so that it carries the whole of a burst rather than its
+	// first objects and leaves the rest for the next snapshot, a MinSnapshotInterval later.
+	// Default: DefaultBacklogSettle (10s).
+	BacklogSettle time.Duration
 	// OutboxMaxBytes is the outbox's byte budget. Default: DefaultOutboxMaxBytes.
 	OutboxMaxBytes int64
 }
@@ -112,6 +120,9 @@ func (o AgentOptions) withDefaults(clusterName string, collected []transport.Kin
 	}
 	if o.MinSnapshotInterval <= 0 {
 		o.MinSnapshotInterval = DefaultMinSnapshotInterval
+	}
+	if o.BacklogSettle <= 0 {
+		o.BacklogSettle = DefaultBacklogSettle
 	}
 	if o.SendTimeout <= 0 {
 		o.SendTimeout = DefaultSendTimeout
@@ -399,6 +410,11 @@ func (a *agent) run(ctx context.Context) {
 		backoff     time.Duration
 		notBefore   time.Time
 		antiEntropy <-chan time.Time
+		// The backlog: its depth at the last check, when it last grew, and since when it
+		// has been long enough for a snapshot (zero: it is not).
+		lastDepth    int
+		lastGrowth   time.Time
+		backlogSince time.Time
 	)
 	tick := time.NewTicker(a.opts.CheckInterval)
 	defer tick.Stop()
@@ -467,10 +483,23 @@ func (a *agent) run(ctx context.Context) {
 			}
 		}
 		if reason == "" && started && a.opts.RateLimit > 0 {
+			now := time.Now()
 			depth, _ := a.outbox.Backlog()
+			if depth > lastDepth {
+				lastGrowth = now
+			}
+			lastDepth = depth
 			drain := time.Duration(float64(depth) / a.opts.RateLimit * float64(time.Second))
-			if drain > max(lastDur, time.Second) && time.Since(lastSnap) >= a.opts.MinSnapshotInterval {
-				reason = SnapshotBacklog
+			switch {
+			case drain <= max(lastDur, time.Second) || now.Sub(lastSnap) < a.opts.MinSnapshotInterval:
+				backlogSince = time.Time{}
+			case backlogSince.IsZero():
+				backlogSince = now
+			}
+			// Wait for the end of the burst (no growth for two checks), or BacklogSettle.
+			if !backlogSince.IsZero() && (now.Sub(lastGrowth) >= 2*a.opts.CheckInterval ||
+				now.Sub(backlogSince) >= a.opts.BacklogSettle) {
+				reason, backlogSince = SnapshotBacklog, time.Time{}
 			}
 		}
 	}

@@ -553,6 +553,33 @@ func TestALongBacklogAtTheRateLimitIsReplacedByASnapshot(t *testing.T) {
 	g.Expect(st.Sent).To(BeNumerically("<", 200))
 }
 
+// TestABurstAtTheRateLimitIsCarriedByOneSnapshot writes a burst that lasts several seconds,
+// well past the point where its backlog is long enough for a snapshot: the agent waits for
+// the burst's end and sends one snapshot carrying all of it, instead of a snapshot of the
+// burst's first objects followed by another one MinSnapshotInterval later.
+func TestABurstAtTheRateLimitIsCarriedByOneSnapshot(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t, "burst")
+	h := startHub(t, member, member.Config, Options{}, AgentOptions{RateLimit: 5, MinSnapshotInterval: 2 * time.Second,
+		BacklogSettle: 20 * time.Second})
+	h.waitSnapshot(t)
+	// 50 creates/s for 5s: the backlog is long enough for a snapshot (1s at 5/s) from its
+	// start, and the minimum interval since the initial snapshot ends mid-burst.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := range 250 {
+		<-tick.C
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("burst-%03d", i), Namespace: ns},
+			Data: map[string]string{"i": fmt.Sprint(i)}}
+		g.Expect(member.Client.Create(ctx, cm)).To(Succeed())
+	}
+	h.converged(t, noSecrets, 30*time.Second) // 250 events at 5/s would take 50s
+	st, _ := h.m.AgentStats(agentKey)
+	g.Expect(st.Snapshots).To(HaveKeyWithValue(SnapshotBacklog, 1), "one snapshot for the whole burst")
+	g.Expect(st.Sent).To(BeNumerically("<", 250))
+}
+
 func TestAClusterEngagedBeforeStartIsCollectedOnceTheManagerRuns(t *testing.T) {
 	g := NewWithT(t)
 	m := NewManager(Options{Kinds: []transport.Kind{transport.KindNamespace}})
