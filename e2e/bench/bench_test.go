@@ -2,7 +2,10 @@ package main
 
 import (
 	"math"
+	"os"
 	"path/filepath"
+	goruntime "runtime"
+	"runtime/pprof"
 	"testing"
 
 	. "github.com/onsi/gomega"
@@ -128,4 +131,24 @@ func TestSectionsAndRowsAreReportedByMeasurementNumber(t *testing.T) {
 	g.Expect(r.sections[0].title).To(Equal("1. Delivery rate"))
 	g.Expect(r.sections[2].title).To(Equal("4. Memory"))
 	g.Expect(r.rows[0].num).To(Equal(1))
+}
+
+func TestTopEntriesReadsAHeapProfile(t *testing.T) {
+	g := NewWithT(t)
+	keep := make([][]byte, 0, 64)
+	for range 64 {
+		keep = append(keep, make([]byte, 1<<20)) // 64 MiB, well above the sampling rate
+	}
+	goruntime.GC()
+	path := filepath.Join(t.TempDir(), "heap.pb.gz")
+	f, err := os.Create(path)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(pprof.Lookup("heap").WriteTo(f, 0)).To(Succeed())
+	g.Expect(f.Close()).To(Succeed())
+	goruntime.KeepAlive(keep)
+
+	entries := topEntries(os.Args[0], path, 3, "-sample_index=inuse_space")
+	g.Expect(entries).To(HaveLen(3))
+	g.Expect(entries[0]).To(MatchRegexp("^`.+` [0-9.]+[kMG]?B \\([0-9.]+%\\)$"))
+	g.Expect(entries[0]).To(ContainSubstring("TestTopEntriesReadsAHeapProfile"))
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -176,7 +178,7 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 	// Wait until the simulator accepted an event for each: cheap counters first (they
 	// also count events for other objects), then the request log.
 	deadline := time.Now().Add(2 * time.Minute)
-	accepted := map[string]time.Time{}
+	accepted := map[string]platform.RequestRecord{}
 	for {
 		st := e.sim.Stats().EventsByCluster
 		done := true
@@ -192,7 +194,7 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 					continue
 				}
 				if _, ok := accepted[r.EventUID]; !ok {
-					accepted[r.EventUID] = r.Time.Add(r.Duration)
+					accepted[r.EventUID] = r
 				}
 			}
 			missing := 0
@@ -217,12 +219,23 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 	}
 	res := &latencyResult{offered: rate, count: total, ran: lastAck.Sub(start), cpu: cpu0.describe(cpu1)}
 	res.achieved = float64(total) / res.ran.Seconds()
+	// Every probe's times go to out/latency-<rate>.tsv, to tell a stall of the driver, the
+	// hub or the simulator apart: the ack, the event's arrival at the simulator, how long
+	// the body took to arrive and how long the request took in all.
+	var tsv strings.Builder
+	tsv.WriteString("member\tuid\tack_unix_ns\tarrival_unix_ns\tbody_read_ms\tduration_ms\tlatency_ms\n")
 	for _, p := range probes {
-		t, ok := accepted[p.uid]
+		r, ok := accepted[p.uid]
 		if !ok {
 			return nil, fmt.Errorf("no accepted event for pod %s in the request log", p.uid)
 		}
-		res.ms = append(res.ms, float64(t.Sub(p.ack))/float64(time.Millisecond))
+		lat := float64(r.Time.Add(r.Duration).Sub(p.ack)) / float64(time.Millisecond)
+		res.ms = append(res.ms, lat)
+		fmt.Fprintf(&tsv, "%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.3f\n", p.m.name, p.uid, p.ack.UnixNano(), r.Time.UnixNano(),
+			float64(r.BodyRead)/float64(time.Millisecond), float64(r.Duration)/float64(time.Millisecond), lat)
+	}
+	if err := os.WriteFile(filepath.Join(e.out, fmt.Sprintf("latency-%d.tsv", rate)), []byte(tsv.String()), 0o644); err != nil {
+		return nil, err
 	}
 	s := sortedCopy(res.ms)
 	res.p50, res.p99, res.p999 = percentile(s, 50), percentile(s, 99), percentile(s, 99.9)

@@ -300,8 +300,12 @@ func (e *env) phaseMemory(ctx context.Context) error {
 	e.rep.add(4, "hub at idle (rest)", "", fmt.Sprintf("RSS %s, heap %s", mib(e.idle.restRSS), mib(e.idle.restHeap)), nil)
 	if perPodRSS > 1024 || (top.pods >= 100_000 && top.restRSS > 256<<20) {
 		live := (float64(top.gcHeap) - float64(e.idle.gcHeap)) / float64(top.pods) / 1024
-		sec.printf("\n**Target missed.** *What limits it:* what the hub keeps per Pod — %.2f KiB of live heap after a forced GC — and, on top, the garbage of the initial lists (whole objects, decoded page by page) that a resting Go process keeps mapped: with GOGC=100 the heap may grow to twice the live heap before a collection, and RSS follows the peak. The heap profile after the forced GC (Profiles, below) shows what is kept: the compact records themselves (`convert.Pod`), and the label and annotation maps and strings, images and names they share with the decoded objects (allocated in `ObjectMeta.Unmarshal`, `Container.Unmarshal`, …). ", live)
-		sec.printf("*What would fix it:* intern the strings that repeat across objects (label keys and most values, images, namespace names) and store labels as a shared, compact form instead of one map per object; keep only what the contract needs from each container; cut the initial-list peak with streaming lists (WatchList) where the member supports them; in a container the hub sets GOMEMLIMIT from the memory limit (`--memory-limit-ratio`), which bounds RSS at the price of more GC.\n")
+		sec.printf("\n**Target missed.** *What limits it:* what the hub keeps per Pod — %.2f KiB of live heap after a forced GC — and, on top, the garbage that a resting Go process keeps mapped: with GOGC=100 the heap may grow to twice the live heap before a collection, and RSS follows. ", live)
+		sec.printf("The largest entries of the heap profile after the forced GC with %d pods (flat, Profiles below): %s. ", top.pods,
+			strings.Join(topEntries(e.hubBin, filepath.Join(e.out, "heap-"+top.name+".pb.gz"), 6, "-sample_index=inuse_space"), "; "))
+		sec.printf("Read them as: `intern.init.func7` and `table[map[string]string]).get` are label and annotation maps (the copy the hub keeps and its intern-table entry); `NewSlices[…Name, Type, Source…]` are volume lists; `convert.Pod` the records themselves; `table[string]).get` and `stringslite.Clone` interned and object-owned strings; `cache.(*cache).Replace` the informers' indexes; `weak.runtime_registerWeakPointer` the intern tables' weak references. ")
+		sec.printf("Interning pays only for values that repeat: every Pod of this workload has a label unique to it (`app.kubernetes.io/instance: <pod name>`) and three volumes named after it, so each Pod keeps its own label map (a Go map of ten entries: about 0.8 KiB with its table entry) and its own volume list, which Deployment replicas would share; with Deployment-like Pods that share them, the `BenchmarkRetainedBytesPerPod` microbenchmark in `ingest` (synthetic Pods, not from this run) retains about 0.75 KiB per Pod. ")
+		sec.printf("*What would fix it:* store labels and annotations as a sorted list of interned key/value pairs (one pointer per pair) instead of one Go map per object, and volume lists as lists of interned entries; skip the intern table for values that carry the object's own name; in a container the hub sets GOMEMLIMIT from the memory limit (`--memory-limit-ratio`), which bounds RSS at the price of more GC.\n")
 	}
 	return nil
 }
@@ -530,6 +534,28 @@ func (e *env) addProfile(title, path string, extra ...string) {
 		top = "(could not read the profile: " + oneLine(err.Error()) + ")"
 	}
 	e.rep.profiles = append(e.rep.profiles, fmt.Sprintf("### %s\n\n`%s`\n\n```\n%s\n```\n", title, filepath.Base(path), strings.TrimSpace(top)))
+}
+
+// topEntries returns the first n entries of `go tool pprof -top` for a profile, as
+// "`function` flat (flat share)", or nothing when it cannot be read.
+func topEntries(bin, profile string, n int, extra ...string) []string {
+	out, err := pprofTop(bin, profile, n, extra...)
+	if err != nil {
+		return []string{"(could not read the profile)"}
+	}
+	var entries []string
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if !strings.Contains(l, "flat%") {
+			continue
+		}
+		for _, e := range lines[i+1:] {
+			if f := strings.Fields(e); len(f) >= 6 && len(entries) < n {
+				entries = append(entries, fmt.Sprintf("`%s` %s (%s)", strings.Join(f[5:], " "), f[0], f[1]))
+			}
+		}
+	}
+	return entries
 }
 
 // topEntry returns the first entry of `go tool pprof -top` for a profile, as
