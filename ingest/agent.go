@@ -415,6 +415,10 @@ func (a *agent) run(ctx context.Context) {
 		lastDepth    int
 		lastGrowth   time.Time
 		backlogSince time.Time
+		// lastReason is the reason of the last accepted snapshot; followedUp is true when
+		// it was a backlog snapshot's follow-up (see below).
+		lastReason string
+		followedUp bool
 	)
 	tick := time.NewTicker(a.opts.CheckInterval)
 	defer tick.Stop()
@@ -447,16 +451,19 @@ func (a *agent) run(ctx context.Context) {
 			case p.kindsVersion.Load() != lastKinds:
 				reason, forced = SnapshotKinds, true
 			}
+			followUp := reason == SnapshotBacklog && lastReason == SnapshotBacklog && !followedUp
 			due := reason != "" && !now.Before(notBefore) &&
-				(forced || now.Sub(lastSnap) >= a.opts.MinSnapshotInterval)
+				(forced || followUp || now.Sub(lastSnap) >= a.opts.MinSnapshotInterval)
 			if due {
 				kv := p.kindsVersion.Load()
 				start := time.Now()
 				err := a.snapshot(ctx, p, reason, &started, &workers)
 				switch {
 				case err == nil:
+					followedUp = followUp && start.Sub(lastSnap) < a.opts.MinSnapshotInterval
 					lastGen, lastKinds, lastSnap = p.gen, kv, time.Now()
 					lastDur = time.Since(start)
+					lastReason = reason
 					reason, backoff, notBefore = "", 0, time.Time{}
 					resetAntiEntropy()
 				case ctx.Err() != nil:
@@ -490,14 +497,19 @@ func (a *agent) run(ctx context.Context) {
 			}
 			lastDepth = depth
 			drain := time.Duration(float64(depth) / a.opts.RateLimit * float64(time.Second))
+			// A backlog snapshot that a burst overtook (the burst went on after it: its
+			// backlog is long again) gets one follow-up before MinSnapshotInterval.
+			allowed := now.Sub(lastSnap) >= a.opts.MinSnapshotInterval ||
+				(lastReason == SnapshotBacklog && !followedUp)
 			switch {
-			case drain <= max(lastDur, time.Second) || now.Sub(lastSnap) < a.opts.MinSnapshotInterval:
+			case drain <= max(lastDur, time.Second) || !allowed:
 				backlogSince = time.Time{}
 			case backlogSince.IsZero():
 				backlogSince = now
 			}
-			// Wait for the end of the burst (no growth for two checks), or BacklogSettle.
-			if !backlogSince.IsZero() && (now.Sub(lastGrowth) >= 2*a.opts.CheckInterval ||
+			// Wait for the end of the burst (no growth for a second, at least two checks),
+			// or BacklogSettle.
+			if !backlogSince.IsZero() && (now.Sub(lastGrowth) >= max(2*a.opts.CheckInterval, time.Second) ||
 				now.Sub(backlogSince) >= a.opts.BacklogSettle) {
 				reason, backlogSince = SnapshotBacklog, time.Time{}
 			}

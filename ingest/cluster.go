@@ -62,8 +62,17 @@ type pipeline struct {
 	log  logr.Logger
 	ch   *EventChannel
 
-	// informers is written by newPipeline and only read afterwards.
+	// informers and handled (each informer's handler registration) are written by
+	// newPipeline and only read afterwards.
 	informers map[transport.Kind]cache.SharedIndexInformer
+	handled   map[transport.Kind]cache.ResourceEventHandlerRegistration
+
+	// countMu guards counts: the objects in each kind's store by namespace (a Namespace
+	// under its own name, other cluster-scoped objects under ""), kept by the event
+	// handlers so that status and metrics never list a store: at 100k objects one list
+	// allocates megabytes.
+	countMu sync.Mutex
+	counts  map[transport.Kind]map[string]int
 
 	// synced is closed when every kind has synced or is unavailable; clusterUID is
 	// written before it closes and read only after.
@@ -165,9 +174,15 @@ func (p *pipeline) stats() ClusterStats {
 	if st.Synced {
 		st.ClusterUID = p.clusterUID
 	}
-	for k, inf := range p.informers {
-		st.Objects[k] = len(inf.GetStore().ListKeys())
+	p.countMu.Lock()
+	for k := range p.informers {
+		n := 0
+		for _, c := range p.counts[k] {
+			n += c
+		}
+		st.Objects[k] = n
 	}
+	p.countMu.Unlock()
 	p.mu.Lock()
 	for k, r := range p.unavailable {
 		st.Unavailable[k] = r
@@ -183,10 +198,12 @@ func (p *pipeline) stats() ClusterStats {
 func (p *pipeline) handlers() cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerDetailedFuncs{
 		AddFunc: func(obj any, isInInitialList bool) {
-			if isInInitialList {
+			it, ok := itemOf(obj)
+			if !ok {
 				return
 			}
-			if it, ok := itemOf(obj); ok {
+			p.count(it, 1)
+			if !isInInitialList {
 				p.ch.Push(it.change(transport.EventAdded))
 			}
 		},
@@ -211,10 +228,61 @@ func (p *pipeline) handlers() cache.ResourceEventHandler {
 				p.tombstones.Add(1)
 			}
 			if it, ok := itemOf(obj); ok {
+				p.count(it, -1)
 				p.ch.Push(it.change(transport.EventDeleted))
 			}
 		},
 	}
+}
+
+// countKey is where counts holds an object of kind k.
+func countKey(k transport.Kind, namespace, name string) string {
+	switch {
+	case k == transport.KindNamespace:
+		return name
+	case k.ClusterScoped():
+		return ""
+	}
+	return namespace
+}
+
+// count adds d to the count of it's kind and namespace. An update never changes a count:
+// it replaces an object under the same key (the store's), even when the UID changed.
+func (p *pipeline) count(it *item, d int) {
+	key := countKey(it.kind, it.namespace, it.name)
+	p.countMu.Lock()
+	defer p.countMu.Unlock()
+	if p.counts == nil {
+		p.counts = map[transport.Kind]map[string]int{}
+	}
+	byNS := p.counts[it.kind]
+	if byNS == nil {
+		byNS = map[string]int{}
+		p.counts[it.kind] = byNS
+	}
+	if n := byNS[key] + d; n > 0 {
+		byNS[key] = n
+	} else {
+		delete(byNS, key)
+	}
+}
+
+// countsOf returns the count of kind k's objects whose namespace (or, for a Namespace, name)
+// ok accepts.
+func (p *pipeline) countsOf(k transport.Kind, ok func(namespace, name string) bool) int {
+	p.countMu.Lock()
+	defer p.countMu.Unlock()
+	n := 0
+	for key, c := range p.counts[k] {
+		ns, name := key, ""
+		if k == transport.KindNamespace {
+			ns, name = "", key
+		}
+		if ok(ns, name) {
+			n += c
+		}
+	}
+	return n
 }
 
 // newInformer returns the informer of kind k, registered in the cluster's factory. It
@@ -256,6 +324,8 @@ func newPipeline(m *Manager, name string, gen uint64, cfg *rest.Config, log logr
 		cancel:      pcancel,
 		unavailable: map[transport.Kind]string{},
 		informers:   make(map[transport.Kind]cache.SharedIndexInformer, len(m.opts.Kinds)),
+		handled:     make(map[transport.Kind]cache.ResourceEventHandlerRegistration, len(m.opts.Kinds)),
+		counts:      make(map[transport.Kind]map[string]int, len(m.opts.Kinds)),
 	}
 	factory := informers.NewSharedInformerFactoryWithOptions(cs, 0)
 	for _, k := range m.opts.Kinds {
@@ -268,10 +338,11 @@ func newPipeline(m *Manager, name string, gen uint64, cfg *rest.Config, log logr
 		_ = inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
 			p.watchError(ctx, r, k, err)
 		})
-		if _, err := inf.AddEventHandler(p.handlers()); err != nil {
+		reg, err := inf.AddEventHandler(p.handlers())
+		if err != nil {
 			return nil, fmt.Errorf("add event handler for %s: %w", k, err)
 		}
-		p.informers[k] = inf
+		p.informers[k], p.handled[k] = inf, reg
 	}
 	return p, nil
 }
@@ -328,7 +399,8 @@ func (p *pipeline) startKind(ctx context.Context, wg *sync.WaitGroup, k transpor
 	go func() { defer wg.Done(); inf.RunWithContext(ctx) }()
 	deadline := time.Now().Add(p.m.opts.SyncTimeout)
 	err := wait.PollUntilContextCancel(ctx, 50*time.Millisecond, true, func(context.Context) (bool, error) {
-		if inf.HasSynced() {
+		// The handler's sync too: it has then seen the initial list (counts are whole).
+		if inf.HasSynced() && p.handled[k].HasSynced() {
 			return true, nil
 		}
 		p.mu.Lock()

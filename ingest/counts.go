@@ -21,17 +21,10 @@ func (m *Manager) AgentObjects(agentKey string) (map[transport.Kind]int, bool) {
 	}
 	counts := make(map[transport.Kind]int, len(a.kinds))
 	for k := range a.kinds {
-		inf, found := p.informers[k]
-		if !found || !p.available(k) {
+		if !p.available(k) {
 			continue
 		}
-		n := 0
-		for _, o := range inf.GetStore().List() {
-			if it, isItem := o.(*item); isItem && a.namespaceOK(k, it.namespace, it.name) {
-				n++
-			}
-		}
-		counts[k] = n
+		counts[k] = p.countsOf(k, func(namespace, name string) bool { return a.namespaceOK(k, namespace, name) })
 	}
 	return counts, true
 }

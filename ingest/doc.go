@@ -101,8 +101,9 @@
 // (SnapshotInitial), again when the cluster was engaged anew (SnapshotEngaged) or a kind
 // became available (SnapshotKinds), which are forced; and on Overflow, when the backlog
 // would take longer to drain at RateLimit than the last snapshot took (SnapshotBacklog,
-// sent once the backlog stopped growing, or BacklogSettle after it became that long, so
-// that one snapshot carries a whole burst), and every AntiEntropyInterval, which respect
+// sent once the backlog has not grown for a second, or BacklogSettle after it became that
+// long, so that one snapshot carries a whole burst; a backlog snapshot that its burst
+// overtook gets one follow-up), and every AntiEntropyInterval, which respect
 // MinSnapshotInterval. A failed snapshot is
 // retried with backoff (capped at MinSnapshotInterval). A snapshot is: Pause (no event in
 // flight; the Mark), read the cache filtered, SendSnapshot with a deadline, then

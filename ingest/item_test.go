@@ -162,3 +162,40 @@ func TestTheNamespaceFilterAppliesToNamespacedObjectsAndNamespaceNames(t *testin
 		})
 	}
 }
+
+// TestTheHandlersCountObjectsByNamespace checks the counts that status and metrics read
+// instead of listing a store: adds (initial list included) and deletes (tombstones
+// included) count, updates never do, even when the UID under a key changed; a Namespace
+// counts under its own name and other cluster-scoped objects under "".
+func TestTheHandlersCountObjectsByNamespace(t *testing.T) {
+	g := NewWithT(t)
+	p := &pipeline{ch: NewEventChannel(EventChannelOptions{})}
+	h := p.handlers()
+	inNS := func(ns, name, uid string) *item {
+		cm := configMap(uid, "1")
+		cm.Namespace, cm.Name = ns, name
+		return mustItem(g, cm)
+	}
+	a1, a2, b1 := inNS("a", "one", "1"), inNS("a", "two", "2"), inNS("b", "one", "3")
+	h.OnAdd(a1, true)
+	h.OnAdd(a2, false)
+	h.OnAdd(b1, false)
+	h.OnUpdate(a2, inNS("a", "two", "4")) // recreated under the same key
+	h.OnAdd(mustItem(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "a", UID: "ns-a"}}), true)
+	h.OnAdd(mustItem(g, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "b", UID: "ns-b"}}), true)
+	h.OnAdd(mustItem(g, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", UID: "node-1"}}), true)
+
+	all := func(string, string) bool { return true }
+	onlyA := func(ns, name string) bool { return ns == "a" || name == "a" }
+	g.Expect(p.countsOf(transport.KindConfigMap, all)).To(Equal(3))
+	g.Expect(p.countsOf(transport.KindConfigMap, onlyA)).To(Equal(2))
+	g.Expect(p.countsOf(transport.KindNamespace, all)).To(Equal(2))
+	g.Expect(p.countsOf(transport.KindNamespace, onlyA)).To(Equal(1))
+	g.Expect(p.countsOf(transport.KindNode, all)).To(Equal(1))
+
+	h.OnDelete(cache.DeletedFinalStateUnknown{Key: "a/one", Obj: a1})
+	h.OnDelete(b1)
+	g.Expect(p.countsOf(transport.KindConfigMap, all)).To(Equal(1))
+	g.Expect(p.countsOf(transport.KindConfigMap, onlyA)).To(Equal(1))
+	g.Expect(p.counts[transport.KindConfigMap]).NotTo(HaveKey("b"), "an emptied namespace leaves no entry")
+}

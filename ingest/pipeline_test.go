@@ -230,6 +230,18 @@ func TestTheFirstSnapshotHoldsEveryPreExistingObject(t *testing.T) {
 	g.Expect(cs.ClusterUID).To(Equal(h.uid))
 	g.Expect(cs.Unavailable).To(BeEmpty())
 	g.Expect(cs.Objects[transport.KindConfigMap]).To(BeNumerically(">=", 150))
+	// The counts kept by the handlers are the stores' sizes.
+	p := h.m.pipelineOf(clusterName)
+	g.Expect(p).NotTo(BeNil())
+	for k, inf := range p.informers {
+		g.Eventually(func() int {
+			cs, _ := h.m.ClusterStats(clusterName)
+			return cs.Objects[k]
+		}).Should(Equal(len(inf.GetStore().ListKeys())), "%s", k)
+	}
+	counts, ok := h.m.AgentObjects(agentKey)
+	g.Expect(ok).To(BeTrue())
+	g.Expect(counts[transport.KindConfigMap]).To(Equal(cs.Objects[transport.KindConfigMap]))
 }
 
 func TestABurstDuringAPlatformOutageConverges(t *testing.T) {
@@ -578,6 +590,35 @@ func TestABurstAtTheRateLimitIsCarriedByOneSnapshot(t *testing.T) {
 	st, _ := h.m.AgentStats(agentKey)
 	g.Expect(st.Snapshots).To(HaveKeyWithValue(SnapshotBacklog, 1), "one snapshot for the whole burst")
 	g.Expect(st.Sent).To(BeNumerically("<", 250))
+}
+
+// TestABacklogSnapshotOvertakenByItsBurstIsFollowedUp writes a burst that goes on after
+// the backlog snapshot meant to absorb it (BacklogSettle ends the wait mid-burst): the
+// agent sends one follow-up snapshot once the burst is over, instead of leaving the rest
+// of the burst to drain at the rate limit until MinSnapshotInterval has passed.
+func TestABacklogSnapshotOvertakenByItsBurstIsFollowedUp(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t, "overtaken")
+	const interval = 12 * time.Second
+	h := startHub(t, member, member.Config, Options{}, AgentOptions{RateLimit: 5, MinSnapshotInterval: interval,
+		BacklogSettle: 2 * time.Second})
+	h.waitSnapshot(t)
+	// 50 creates/s for 16s: a backlog snapshot becomes possible 12s after the initial one,
+	// and BacklogSettle sends it about 2s later, while the burst goes on.
+	start := time.Now()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; time.Since(start) < interval+4*time.Second; i++ {
+		<-tick.C
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("burst-%03d", i), Namespace: ns}}
+		g.Expect(member.Client.Create(ctx, cm)).To(Succeed())
+	}
+	// Without the follow-up the burst's tail would wait for the next snapshot, interval
+	// after the first backlog one, or drain at 5/s.
+	h.converged(t, noSecrets, 6*time.Second)
+	st, _ := h.m.AgentStats(agentKey)
+	g.Expect(st.Snapshots).To(HaveKeyWithValue(SnapshotBacklog, 2), "the backlog snapshot and its follow-up")
 }
 
 func TestAClusterEngagedBeforeStartIsCollectedOnceTheManagerRuns(t *testing.T) {
