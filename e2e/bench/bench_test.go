@@ -7,6 +7,7 @@ import (
 	goruntime "runtime"
 	"runtime/pprof"
 	"testing"
+	"time"
 
 	. "github.com/onsi/gomega"
 )
@@ -151,4 +152,12 @@ func TestTopEntriesReadsAHeapProfile(t *testing.T) {
 	g.Expect(entries).To(HaveLen(3))
 	g.Expect(entries[0]).To(MatchRegexp("^`.+` [0-9.]+[kMG]?B \\([0-9.]+%\\)$"))
 	g.Expect(entries[0]).To(ContainSubstring("TestTopEntriesReadsAHeapProfile"))
+}
+
+func TestLongestGapIgnoresOrder(t *testing.T) {
+	g := NewWithT(t)
+	t0 := time.Unix(100, 0)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	g.Expect(longestGap([]time.Time{at(30), at(0), at(250), at(10)})).To(Equal(220 * time.Millisecond))
+	g.Expect(longestGap([]time.Time{at(5)})).To(BeZero())
 }

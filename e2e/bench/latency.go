@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,11 @@ type latencyResult struct {
 	// platform accepted it) from its histogram: the upper bounds of the buckets.
 	hubP50, hubP99 string
 	cpu            string // who used the CPU during the run
+	// ackGap and arrivalGap are the longest pauses between consecutive create
+	// acknowledgements at the driver and between consecutive event arrivals at the
+	// simulator; negative is the share of changes accepted before their create returned.
+	ackGap, arrivalGap time.Duration
+	negative           float64
 }
 
 // probe is one create of the latency probe.
@@ -76,10 +82,12 @@ func (e *env) phaseLatency(ctx context.Context) error {
 	sec.printf("Pods with realistic specs (e2e/workload, `spec.nodeName` set, no status write) are created through kube-apiserver, round-robin over the %d members, paced open-loop at the offered rate for %s each; rate limits lifted. ", len(e.fe.members), secs(e.o.sz.latencyFor))
 	sec.printf("Latency is, per Pod, from the moment its create call returned (the API server's acknowledgement) to the moment the simulator finished accepting the event carrying its UID (arrival time plus handling time, from the simulator's request log; same clock). A negative value means the event was accepted before the create call returned to the driver.\n\n")
 	sec.printf("The last two columns are the hub's own view, from its histogram `obsyk_hub_ingest_agent_event_lag_seconds` (an informer handler observed the change → the platform accepted it; bucket upper bounds): the difference to the end-to-end figures is time spent before the hub saw the change (kube-apiserver, etcd, the watch).\n\n")
-	sec.printf("| offered | achieved | changes | p50 | p99 | p99.9 | min | max | hub's lag p50 | hub's lag p99 |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	sec.printf("| offered | achieved | changes | p50 | p99 | p99.9 | min | max | hub's lag p50 | hub's lag p99 | accepted before the create returned | longest pause between acknowledgements | between arrivals |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range e.latencies {
-		sec.printf("| %d/s | %.0f/s | %d | %s | **%s** | %s | %s | %s | %s | %s |\n", r.offered, r.achieved, r.count, ms(r.p50), ms(r.p99), ms(r.p999), ms(r.min), ms(r.max), r.hubP50, r.hubP99)
+		sec.printf("| %d/s | %.0f/s | %d | %s | **%s** | %s | %s | %s | %s | %s | %.0f%% | %s | %s |\n", r.offered, r.achieved, r.count, ms(r.p50), ms(r.p99), ms(r.p999), ms(r.min), ms(r.max), r.hubP50, r.hubP99,
+			100*r.negative, ms(float64(r.ackGap)/float64(time.Millisecond)), ms(float64(r.arrivalGap)/float64(time.Millisecond)))
 	}
+	sec.printf("\nThe per-change times are in `e2e/bench/out/latency-<rate>.tsv` (acknowledgement, arrival, body read, handling).\n")
 	sec.printf("\nCPU during each run:\n\n")
 	for _, r := range e.latencies {
 		sec.printf("- %d/s: %s\n", r.offered, r.cpu)
@@ -93,7 +101,7 @@ func (e *env) phaseLatency(ctx context.Context) error {
 		sec.printf("\n**Target missed at %d/s:** p99 %s end to end, of which the hub's own lag (its informer's handler → the platform's acceptance) p99 %s; %.0f/s achieved.\n", r.offered, ms(r.p99), r.hubP99, r.achieved)
 	}
 	if anyMissed {
-		sec.printf("\n*What limits it:* where the hub's share is small, the time goes before the hub sees the change — kube-apiserver writing to etcd and serving the watch — on cores that are saturated (see the CPU lines: the driver creating the Pods, the simulator validating every event, three control planes and other jobs share two cores); a negative minimum shows the create call's own answer reaching the driver late. Where the hub's share is large although the hub uses a small fraction of a core, its goroutines are waiting for a core, not working: the CPU profile of the run (Profiles, below) shows what it does when it runs. *What would fix it:* a quieter machine (or more cores) for the benchmark, and the simulator and the driver in processes of their own; for the hub itself, what its CPU profile shows on top.\n")
+		sec.printf("\n*What limits it:* the offered rate against what the members took (the achieved column) and the pauses between acknowledgements against those between arrivals show whether the driver's creates or the delivery stalled; where the hub's share is small, the time goes before the hub sees the change — kube-apiserver writing to etcd and serving the watch — on cores that are saturated (see the CPU lines: the driver creating the Pods, the simulator validating every event, three control planes and other jobs share two cores); a negative minimum shows the create call's own answer reaching the driver late. Where the hub's share is large although the hub uses a small fraction of a core, its goroutines are waiting for a core, not working: the CPU profile of the run (Profiles, below) shows what it does when it runs. *What would fix it:* a quieter machine (or more cores) for the benchmark, and the simulator and the driver in processes of their own; for the hub itself, what its CPU profile shows on top.\n")
 	}
 	sec.printf("\n![latency distribution](latency.png)\n")
 	return nil
@@ -237,6 +245,17 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 	if err := os.WriteFile(filepath.Join(e.out, fmt.Sprintf("latency-%d.tsv", rate)), []byte(tsv.String()), 0o644); err != nil {
 		return nil, err
 	}
+	var acks, arrivals []time.Time
+	for _, p := range probes {
+		acks, arrivals = append(acks, p.ack), append(arrivals, accepted[p.uid].Time)
+	}
+	res.ackGap, res.arrivalGap = longestGap(acks), longestGap(arrivals)
+	for _, v := range res.ms {
+		if v < 0 {
+			res.negative++
+		}
+	}
+	res.negative /= float64(len(res.ms))
 	s := sortedCopy(res.ms)
 	res.p50, res.p99, res.p999 = percentile(s, 50), percentile(s, 99), percentile(s, 99.9)
 	res.min, res.max = s[0], s[len(s)-1]
@@ -246,6 +265,17 @@ func (e *env) latencyRun(ctx context.Context, rate int, d time.Duration) (*laten
 	}
 	res.hubP50, res.hubP99 = lagQuantile(lagBefore, lagAfter, 0.50), lagQuantile(lagBefore, lagAfter, 0.99)
 	return res, nil
+}
+
+// longestGap returns the longest time between two consecutive instants of ts (in any order).
+func longestGap(ts []time.Time) time.Duration {
+	s := slices.Clone(ts)
+	slices.SortFunc(s, func(a, b time.Time) int { return a.Compare(b) })
+	var g time.Duration
+	for i := 1; i < len(s); i++ {
+		g = max(g, s[i].Sub(s[i-1]))
+	}
+	return g
 }
 
 // lagBounds are the bucket bounds of obsyk_hub_ingest_agent_event_lag_seconds.
