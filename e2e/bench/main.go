@@ -107,6 +107,8 @@ type env struct {
 	hubBin    string
 	caFile    string
 	hubKeyPEM []byte
+	// startLoad1 is the 1-minute load average before the run began.
+	startLoad1 string
 
 	hubKubeconfig string // of the fleet in use
 	sim           *platform.Server
@@ -246,7 +248,9 @@ func oneLine(s string) string {
 // run runs the phases in order.
 func (e *env) run(ctx context.Context) error {
 	gv := goVersion()
-	e.rep.machine = append(machineInfo(gv), "load average (1/5/15 min) at start: "+loadavg())
+	start := loadavg()
+	e.startLoad1, _, _ = strings.Cut(start, " ")
+	e.rep.machine = append(machineInfo(gv), "load average (1/5/15 min) at start: "+start)
 	mode := "full"
 	if e.o.quick {
 		mode = "QUICK=1 (smaller sizes)"
@@ -334,7 +338,7 @@ func (e *env) setup(ctx context.Context) error {
 		}
 	}
 	e.rep.notes = append(e.rep.notes,
-		"Measured **under load**: other heavy jobs shared these 2 cores during the run (see the load averages, well above 2); figures are noisy and pessimistic.",
+		fmt.Sprintf("The benchmark's own processes (the control planes, the hub, and this process: simulator and driver) share the machine's %d cores, so the load averages in each section count them; before the run began the 1-minute load average was %s (above about 1, other jobs were running too and the figures are pessimistic).", runtime.NumCPU(), e.startLoad1),
 		"Hub: `obsyk-hub run` built with `go build -trimpath` (no -race), a process of its own; RSS is VmRSS from /proc/<pid>/status, the Go heap is `go_memstats_heap_inuse_bytes` from its /metrics. The simulator and the driver run in the benchmark process.",
 		"Members run kube-apiserver with `--watch-cache=false`, so that 100k+ Pods fit in the machine's memory (the watch cache costs ~60 KiB per realistic Pod); lists and watches are served by etcd. The fleet-start members keep the watch cache.",
 		fmt.Sprintf("Bulk objects are written with --seed=%s (see each section); one ObsykAgent per member, spec.rateLimit 1000/s with a burst of 1000 (\"lifted\", the CRD's maximum) unless a section says otherwise; the hub runs %d sender workers per agent.", e.o.seed, hubWorkers),
