@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -288,6 +290,13 @@ func (e *env) burst(ctx context.Context, m *member, n int, limit string) (burstR
 			return r, err
 		}
 		if time.Since(end) > timeout {
+			// Keep the hub's view (outbox, cache counts, snapshots) for the diagnosis.
+			if text, err := e.hub.scrape(); err == nil {
+				path := filepath.Join(e.out, "metrics-"+ns+".txt")
+				if err := os.WriteFile(path, []byte(text), 0o644); err == nil {
+					e.progress("burst %d in %s: not converged within %s; the hub's metrics are in %s", n, m.name, secs(timeout), path)
+				}
+			}
 			break
 		}
 		if err := sleep(ctx, 250*time.Millisecond); err != nil {
