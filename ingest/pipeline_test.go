@@ -600,22 +600,27 @@ func TestABacklogSnapshotOvertakenByItsBurstIsFollowedUp(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
 	ns := newNamespace(t, "overtaken")
-	const interval = 12 * time.Second
-	h := startHub(t, member, member.Config, Options{}, AgentOptions{RateLimit: 5, MinSnapshotInterval: interval,
-		BacklogSettle: 2 * time.Second})
+	h := startHub(t, member, member.Config, Options{}, AgentOptions{RateLimit: 5, MinSnapshotInterval: 12 * time.Second,
+		BacklogSettle: 5 * time.Second})
 	h.waitSnapshot(t)
-	// 50 creates/s for 16s: a backlog snapshot becomes possible 12s after the initial one,
-	// and BacklogSettle sends it about 2s later, while the burst goes on.
+	// 50 creates/s until the first backlog snapshot (possible 12s after the initial one,
+	// sent BacklogSettle later as the backlog keeps growing), then 50 more: the burst's
+	// tail, which that snapshot did not carry.
 	start := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
-	for i := 0; time.Since(start) < interval+4*time.Second; i++ {
+	first := -1
+	for i := 0; first < 0 || i < first+50; i++ {
 		<-tick.C
-		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("burst-%03d", i), Namespace: ns}}
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("burst-%04d", i), Namespace: ns}}
 		g.Expect(member.Client.Create(ctx, cm)).To(Succeed())
+		if st, _ := h.m.AgentStats(agentKey); first < 0 && st.Snapshots[SnapshotBacklog] > 0 {
+			first = i
+		}
+		g.Expect(time.Since(start)).To(BeNumerically("<", 2*time.Minute), "no backlog snapshot during the burst")
 	}
-	// Without the follow-up the burst's tail would wait for the next snapshot, interval
-	// after the first backlog one, or drain at 5/s.
+	// Without the follow-up the tail would drain at 5/s (10s) or wait for the next
+	// snapshot, 12s after the first backlog one.
 	h.converged(t, noSecrets, 6*time.Second)
 	st, _ := h.m.AgentStats(agentKey)
 	g.Expect(st.Snapshots).To(HaveKeyWithValue(SnapshotBacklog, 2), "the backlog snapshot and its follow-up")
