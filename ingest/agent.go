@@ -464,6 +464,9 @@ func (a *agent) run(ctx context.Context) {
 					lastGen, lastKinds, lastSnap = p.gen, kv, time.Now()
 					lastDur = time.Since(start)
 					lastReason = reason
+					// The snapshot emptied the backlog of what it carried: what comes
+					// next is new growth, not a backlog that stopped growing.
+					lastDepth, lastGrowth, backlogSince = 0, lastSnap, time.Time{}
 					reason, backoff, notBefore = "", 0, time.Time{}
 					resetAntiEntropy()
 				case ctx.Err() != nil:
